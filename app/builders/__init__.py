@@ -1,0 +1,64 @@
+"""Builders turn a version's definition into a usable environment.
+
+The local builder makes virtual environments with uv on this host; a Docker builder makes
+images. Both start version N+1 from version N and record what ends up installed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from app.domain.environments import BaseEnvironment
+from app.domain.versions import Package
+
+Emit = Callable[[str], Awaitable[None]]
+
+
+class BuildFailed(Exception):
+    """The build ended without a usable environment; the message is its last log line."""
+
+
+@dataclass(frozen=True, slots=True)
+class Built:
+    """A version that was built before: where it lives and what it holds."""
+
+    location: str
+    packages: Sequence[Package]
+
+
+@dataclass(frozen=True, slots=True)
+class BuildRequest:
+    version_id: int
+    environment_id: int
+    organization: str
+    short_name: str
+    number: int
+    python_version: str
+    base_environment: str | None
+    pip_requirements: Sequence[str]  # PEP 508 lines rebuilt from parsed libraries
+    conda_requirements: Sequence[str]
+    previous: Built | None = None  # the version this build starts from
+
+
+@dataclass(frozen=True, slots=True)
+class BuildResult:
+    location: str
+    packages: list[Package] = field(default_factory=list)
+
+
+class Builder(Protocol):
+    kind: str
+
+    async def base_environments(self) -> list[BaseEnvironment]: ...
+
+    async def build(self, request: BuildRequest, emit: Emit) -> BuildResult: ...
+
+    async def revert(self, request: BuildRequest, target: Built, emit: Emit) -> BuildResult:
+        """A new version identical to `target`, reusing what was built."""
+        ...
+
+    async def discard(self, location: str) -> None:
+        """Remove what a failed or deleted version left behind."""
+        ...

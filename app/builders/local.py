@@ -1,0 +1,225 @@
+"""Local builder: one real, isolated virtual environment per version, made with uv."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+
+from uv import find_uv_bin
+
+from app.builders import BuildFailed, BuildRequest, BuildResult, Built, Emit
+from app.domain.environments import BaseEnvironment
+from app.domain.requirements import PackageManager
+from app.domain.versions import Package
+from app.settings import Settings
+
+MIN_PYTHON = (3, 8)
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_PROBE = "import json, sys, venv; print(json.dumps([*sys.version_info[:2], sys.executable]))"
+
+
+class LocalBuilder:
+    kind = "local"
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._uv = find_uv_bin()
+        self._pythons: dict[str, str] | None = None
+        self._lock = asyncio.Lock()
+
+    # -- base environments -------------------------------------------------------------
+
+    async def base_environments(self) -> list[BaseEnvironment]:
+        pythons = await self._interpreters()
+        return [BaseEnvironment(f"python:{v}", v) for v in pythons]
+
+    async def _interpreters(self) -> dict[str, str]:
+        """Python versions on this host ("3.11" -> interpreter), found once and cached."""
+        async with self._lock:
+            if self._pythons is None:
+                self._pythons = await discover_pythons(self._settings.pythons)
+            return self._pythons
+
+    async def _interpreter(self, version: str) -> str:
+        interpreter = (await self._interpreters()).get(version)
+        if interpreter is None:
+            raise BuildFailed(f"Python {version} is not available on this build host.")
+        return interpreter
+
+    # -- builds --------------------------------------------------------------------------
+
+    def _env_dir(self, request: BuildRequest) -> Path:
+        return self._settings.envs_dir / str(request.environment_id) / f"v{request.number}"
+
+    async def build(self, request: BuildRequest, emit: Emit) -> BuildResult:
+        if request.conda_requirements:
+            raise BuildFailed(
+                "Conda libraries cannot be installed yet: conda installs are not yet available "
+                f"with the local builder ({', '.join(request.conda_requirements)})."
+            )
+        interpreter = await self._interpreter(request.python_version)
+        target = self._env_dir(request)
+        if target.exists():  # left by an earlier failed attempt at this version number
+            await asyncio.to_thread(shutil.rmtree, target)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        python = target / "bin" / "python"
+        await emit(f"Creating a Python {request.python_version} environment for version "
+                   f"{request.number}")
+        await self._uv_run(emit, "venv", "--python", interpreter, str(target))
+        meta = target / ".envyard"
+        meta.mkdir()
+        if request.previous is not None and request.previous.packages:
+            await emit(f"Starting from the {len(request.previous.packages)} packages of the "
+                       "previous version")
+            pinned = meta / "previous.txt"
+            pinned.write_text(_pins(request.previous.packages))
+            await self._uv_run(
+                emit, "pip", "install", "--python", str(python), "--no-deps", "-r", str(pinned),
+                index=True,
+            )
+        if request.pip_requirements:
+            await emit(f"Installing {len(request.pip_requirements)} pip libraries")
+            wanted = meta / "requirements.txt"
+            wanted.write_text("".join(f"{line}\n" for line in request.pip_requirements))
+            await self._uv_run(
+                emit, "pip", "install", "--python", str(python), "-r", str(wanted), index=True
+            )
+        packages = await self._installed(python)
+        (meta / "installed.txt").write_text(_pins(packages))
+        await emit(f"Environment ready: {len(packages)} packages installed at {python}")
+        return BuildResult(location=str(python), packages=packages)
+
+    async def revert(self, request: BuildRequest, target: Built, emit: Emit) -> BuildResult:
+        python = Path(target.location)
+        await emit(f"Reusing the environment built at {python}")
+        if not python.exists():
+            raise BuildFailed(f"The environment of that version is gone from {python}.")
+        packages = await self._installed(python)
+        if {p.key: p.version for p in packages} != {p.key: p.version for p in target.packages}:
+            raise BuildFailed("That version's environment no longer holds what it was built with.")
+        await emit(f"Environment ready: {len(packages)} packages, as in the version reverted to")
+        return BuildResult(location=str(python), packages=list(target.packages))
+
+    async def discard(self, location: str) -> None:
+        env_dir = Path(location).parent.parent
+        if env_dir.is_relative_to(self._settings.envs_dir) and env_dir.exists():
+            await asyncio.to_thread(shutil.rmtree, env_dir, True)
+
+    async def _installed(self, python: Path) -> list[Package]:
+        out = await _capture(
+            [self._uv, "pip", "list", "--no-config", "--python", str(python), "--format", "json"],
+            self._env(),
+        )
+        return sorted(
+            (Package(p["name"], p["version"], PackageManager.PIP) for p in json.loads(out)),
+            key=lambda p: p.key,
+        )
+
+    # -- running uv ----------------------------------------------------------------------
+
+    def _env(self) -> dict[str, str]:
+        """A clean environment: nothing from the host's pip/uv/venv settings leaks in."""
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": os.environ.get("HOME", "/tmp"),
+            "UV_CACHE_DIR": str(self._settings.cache_dir / "uv"),
+            "UV_PYTHON_DOWNLOADS": "never",
+            "NO_COLOR": "1",
+        }
+        if self._settings.ca_bundle:
+            env["SSL_CERT_FILE"] = self._settings.ca_bundle
+        return env
+
+    def _index_args(self) -> list[str]:
+        args: list[str] = []
+        if self._settings.index_url:
+            args += ["--index-url", self._settings.index_url]
+        for url in self._settings.extra_index_urls:
+            args += ["--extra-index-url", url]
+        return args
+
+    async def _uv_run(self, emit: Emit, *args: str, index: bool = False) -> None:
+        command = [self._uv, *args, "--no-config", "--no-progress", "--color", "never"]
+        if index:
+            command += self._index_args()
+        await emit("$ uv " + " ".join(args))
+        proc = await asyncio.create_subprocess_exec(
+            *command,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            env=self._env(),
+        )
+        try:
+            assert proc.stdout is not None
+            async for raw in proc.stdout:
+                line = _ANSI.sub("", raw.decode(errors="replace")).rstrip()
+                if line:
+                    await emit(line)
+            code = await proc.wait()
+        finally:
+            if proc.returncode is None:  # cancelled or timed out: stop uv with us
+                proc.kill()
+                await proc.wait()
+        if code != 0:
+            raise BuildFailed(f"uv {args[0]} {args[1] if len(args) > 1 else ''} failed "
+                              f"(exit code {code}); see the lines above.")
+
+
+def _pins(packages: Sequence[Package]) -> str:
+    return "".join(f"{p.name}=={p.version}\n" for p in packages if p.manager is PackageManager.PIP)
+
+
+async def _capture(command: list[str], env: dict[str, str] | None = None) -> str:
+    proc = await asyncio.create_subprocess_exec(
+        *command,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+    )
+    out, err = await proc.communicate()
+    if proc.returncode != 0:
+        raise BuildFailed(f"{Path(command[0]).name} failed: {err.decode(errors='replace').strip()}")
+    return out.decode()
+
+
+def _candidates(extra: Sequence[str]) -> list[str]:
+    found: list[str] = list(extra)
+    for directory in os.environ.get("PATH", "").split(os.pathsep):
+        if not directory or "shims" in directory:  # pyenv shims answer for one version only
+            continue
+        for minor in range(MIN_PYTHON[1], 20):
+            found.append(os.path.join(directory, f"python3.{minor}"))
+    pyenv_root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
+    found += sorted(str(p) for p in pyenv_root.glob("versions/*/bin/python3"))
+    found += [f"/usr/bin/python3.{minor}" for minor in range(MIN_PYTHON[1], 20)]
+    unique = []
+    for path in found:
+        if path not in unique and os.access(path, os.X_OK):
+            unique.append(path)
+    return unique
+
+
+async def discover_pythons(extra: Sequence[str] = ()) -> dict[str, str]:
+    """Each Python 3 version on this host with a working venv module -> one interpreter."""
+
+    async def probe(path: str) -> tuple[int, int, str] | None:
+        try:
+            out = await asyncio.wait_for(_capture([path, "-I", "-c", _PROBE]), 10)
+            major, minor, executable = json.loads(out)
+        except (BuildFailed, TimeoutError, ValueError, OSError):
+            return None
+        return major, minor, executable
+
+    results = await asyncio.gather(*(probe(p) for p in _candidates(extra)))
+    pythons: dict[str, str] = {}
+    for result in results:
+        if result is not None and (result[0], result[1]) >= MIN_PYTHON:
+            pythons.setdefault(f"{result[0]}.{result[1]}", result[2])
+    return dict(sorted(pythons.items(), key=lambda kv: tuple(map(int, kv[0].split(".")))))

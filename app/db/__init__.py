@@ -1,0 +1,1 @@
+"""Tortoise models and the queries services use."""

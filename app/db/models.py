@@ -1,0 +1,91 @@
+"""Tortoise models: fields and relations only; rules live in app.domain."""
+
+from __future__ import annotations
+
+from tortoise import fields
+from tortoise.models import Model
+
+from app.domain.statuses import EnvironmentStatus, VersionStatus
+
+
+class Organization(Model):
+    id = fields.IntField(primary_key=True)
+    name = fields.CharField(max_length=64, unique=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "organization"
+
+
+class User(Model):
+    id = fields.IntField(primary_key=True)
+    organization: fields.ForeignKeyRelation[Organization] = fields.ForeignKeyField(
+        "models.Organization", related_name="users", on_delete=fields.CASCADE
+    )
+    organization_id: int
+    username = fields.CharField(max_length=64)
+    is_admin = fields.BooleanField(default=False)
+    token_hash = fields.CharField(max_length=64, unique=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "user"
+        unique_together = (("organization", "username"),)
+
+
+class Environment(Model):
+    id = fields.IntField(primary_key=True)
+    organization: fields.ForeignKeyRelation[Organization] = fields.ForeignKeyField(
+        "models.Organization", related_name="environments", on_delete=fields.CASCADE
+    )
+    organization_id: int
+    creator: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="environments", on_delete=fields.CASCADE
+    )
+    creator_id: int
+    short_name = fields.CharField(max_length=5)
+    full_name = fields.CharField(max_length=100)
+    description = fields.TextField(null=True)
+    base_environment = fields.CharField(max_length=64, null=True)
+    python_version = fields.CharField(max_length=8)
+    conda_libraries = fields.JSONField(default=list)
+    pip_libraries = fields.JSONField(default=list)
+    status = fields.CharEnumField(EnvironmentStatus, max_length=20, default=EnvironmentStatus.SAVED)
+    review_feedback = fields.TextField(null=True)
+    # Version numbers, not foreign keys: successful versions keep their number for good.
+    submitted_number = fields.IntField(null=True)
+    published_number = fields.IntField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    versions: fields.ReverseRelation[Version]
+
+    class Meta:
+        table = "environment"
+        unique_together = (("organization", "short_name"),)
+
+
+class Version(Model):
+    id = fields.IntField(primary_key=True)
+    environment: fields.ForeignKeyRelation[Environment] = fields.ForeignKeyField(
+        "models.Environment", related_name="versions", on_delete=fields.CASCADE
+    )
+    environment_id: int
+    number = fields.IntField()
+    # Each build of this number is a new attempt; logs and jobs are keyed by it.
+    attempt = fields.IntField(default=1)
+    status = fields.CharEnumField(VersionStatus, max_length=12, default=VersionStatus.QUEUED)
+    conda_libraries = fields.JSONField(default=list)
+    pip_libraries = fields.JSONField(default=list)
+    packages = fields.JSONField(default=list)
+    reverted_from = fields.IntField(null=True)
+    location = fields.CharField(max_length=1024, null=True)
+    log = fields.TextField(default="")
+    created_at = fields.DatetimeField(auto_now_add=True)
+    started_at = fields.DatetimeField(null=True)
+    finished_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "version"
+        unique_together = (("environment", "number"),)
+        ordering = ["number"]

@@ -1,0 +1,1 @@
+"""Pure rules of envyard: no I/O, no framework imports."""

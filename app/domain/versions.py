@@ -1,0 +1,106 @@
+"""Versioning rules: numbering, what a build starts from, installed-package diffs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from enum import Enum
+
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from app.domain.errors import BadUserInput, InvalidState
+from app.domain.requirements import PackageManager
+from app.domain.statuses import VersionStatus
+
+
+@dataclass(frozen=True, slots=True)
+class VersionRef:
+    number: int
+    status: VersionStatus
+
+
+@dataclass(frozen=True, slots=True)
+class Package:
+    name: str
+    version: str
+    manager: PackageManager
+
+    @property
+    def key(self) -> tuple[PackageManager, str]:
+        return self.manager, canonicalize_name(self.name)
+
+
+def next_version_number(latest: VersionRef | None) -> tuple[int, bool]:
+    """(number, reuse): a failed latest version is rebuilt under its own number."""
+    if latest is None:
+        return 1, False
+    if latest.status is VersionStatus.FAILED:
+        return latest.number, True
+    if not latest.status.finished:
+        raise InvalidState("A build of this environment is already queued or running.")
+    return latest.number + 1, False
+
+
+def active_version(versions: Sequence[VersionRef]) -> VersionRef | None:
+    """The latest successful version: what activation and submission use."""
+    succeeded = [v for v in versions if v.status is VersionStatus.SUCCEEDED]
+    return max(succeeded, key=lambda v: v.number, default=None)
+
+
+def revert_target(versions: Sequence[VersionRef], number: int) -> VersionRef:
+    for version in versions:
+        if version.number == number:
+            if version.status is not VersionStatus.SUCCEEDED:
+                raise BadUserInput(
+                    "version", f"Version {number} did not build successfully; revert to a "
+                    "version that did."
+                )
+            return version
+    raise BadUserInput("version", f"This environment has no version {number}.")
+
+
+class ChangeKind(str, Enum):
+    ADDED = "ADDED"
+    REMOVED = "REMOVED"
+    UPGRADED = "UPGRADED"
+    DOWNGRADED = "DOWNGRADED"
+    CHANGED = "CHANGED"
+
+
+@dataclass(frozen=True, slots=True)
+class LibraryChange:
+    name: str
+    manager: PackageManager
+    kind: ChangeKind
+    before: str | None
+    after: str | None
+
+
+def _compare(before: str, after: str) -> ChangeKind:
+    try:
+        old, new = Version(before), Version(after)
+    except InvalidVersion:
+        return ChangeKind.CHANGED
+    if new > old:
+        return ChangeKind.UPGRADED
+    if new < old:
+        return ChangeKind.DOWNGRADED
+    return ChangeKind.CHANGED  # equal as versions, different as text (1.0 vs 1.0.0)
+
+
+def diff_packages(before: Iterable[Package], after: Iterable[Package]) -> list[LibraryChange]:
+    """Installed packages of `after` against `before`, sorted by manager and name."""
+    old = {p.key: p for p in before}
+    new = {p.key: p for p in after}
+    changes: list[LibraryChange] = []
+    for key in sorted(old.keys() | new.keys(), key=lambda k: (k[0].value, k[1])):
+        a, b = old.get(key), new.get(key)
+        if a is None and b is not None:
+            changes.append(LibraryChange(b.name, b.manager, ChangeKind.ADDED, None, b.version))
+        elif b is None and a is not None:
+            changes.append(LibraryChange(a.name, a.manager, ChangeKind.REMOVED, a.version, None))
+        elif a is not None and b is not None and a.version != b.version:
+            kind = _compare(a.version, b.version)
+            changes.append(LibraryChange(b.name, b.manager, kind, a.version, b.version))
+    return changes

@@ -1,0 +1,1 @@
+"""The GraphQL transport: Strawberry types, resolvers, context and error mapping."""

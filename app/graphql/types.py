@@ -1,0 +1,215 @@
+"""GraphQL object types and inputs, exactly as the contract names them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+
+from app.db import models
+from app.domain.environments import BaseEnvironment as BaseEnvironmentRule
+from app.domain.requirements import PackageManager as PackageManagerEnum
+from app.domain.statuses import EnvironmentStatus as EnvironmentStatusEnum
+from app.domain.statuses import VersionStatus as VersionStatusEnum
+from app.domain.versions import ChangeKind as ChangeKindEnum
+from app.domain.versions import LibraryChange as LibraryChangeRule
+from app.domain.versions import VersionRef, active_version
+from app.graphql.context import Info
+from app.services import logs
+
+EnvironmentStatus = strawberry.enum(EnvironmentStatusEnum, name="EnvironmentStatus")
+VersionStatus = strawberry.enum(VersionStatusEnum, name="VersionStatus")
+PackageManager = strawberry.enum(PackageManagerEnum, name="PackageManager")
+ChangeKind = strawberry.enum(ChangeKindEnum, name="ChangeKind")
+
+
+@strawberry.type
+class User:
+    id: strawberry.ID
+    username: str
+    is_admin: bool
+
+    @classmethod
+    def of(cls, user: models.User) -> User:
+        return cls(id=strawberry.ID(str(user.id)), username=user.username, is_admin=user.is_admin)
+
+
+@strawberry.type
+class BaseEnvironment:
+    name: str
+    python_version: str
+
+    @classmethod
+    def of(cls, base: BaseEnvironmentRule) -> BaseEnvironment:
+        return cls(name=base.name, python_version=base.python_version)
+
+
+@strawberry.type
+class InstalledPackage:
+    name: str
+    version: str
+    manager: PackageManager  # type: ignore[valid-type]
+
+
+@strawberry.type
+class Version:
+    id: strawberry.ID
+    number: int
+    status: VersionStatus  # type: ignore[valid-type]
+    conda_libraries: list[str]
+    pip_libraries: list[str]
+    packages: list[InstalledPackage]
+    created_at: datetime
+    finished_at: datetime | None
+    started_at: datetime | None = strawberry.field(
+        description="When a builder picked this build up."
+    )
+    reverted_from: int | None = strawberry.field(
+        description="The version number this version reverts to, when it is a revert."
+    )
+    model: strawberry.Private[models.Version]
+
+    @strawberry.field(description="The whole build log so far.")
+    async def log(self, info: Info) -> str:
+        return await logs.current_log(info.context.runtime, self.model)
+
+    @classmethod
+    def of(cls, version: models.Version) -> Version:
+        return cls(
+            id=strawberry.ID(str(version.id)),
+            number=version.number,
+            status=version.status,
+            conda_libraries=list(version.conda_libraries),
+            pip_libraries=list(version.pip_libraries),
+            packages=[
+                InstalledPackage(
+                    name=p["name"], version=p["version"], manager=PackageManagerEnum(p["manager"])
+                )
+                for p in version.packages
+            ],
+            created_at=version.created_at,
+            finished_at=version.finished_at,
+            started_at=version.started_at,
+            reverted_from=version.reverted_from,
+            model=version,
+        )
+
+
+@strawberry.type
+class Environment:
+    id: strawberry.ID
+    short_name: str
+    full_name: str
+    description: str | None
+    python_version: str
+    conda_libraries: list[str]
+    pip_libraries: list[str]
+    status: EnvironmentStatus  # type: ignore[valid-type]
+    creator: User
+    versions: list[Version]
+    latest_version: Version | None
+    active_version: Version | None
+    published_version: Version | None
+    review_feedback: str | None
+    submitted_version: Version | None = strawberry.field(
+        description="The version last submitted for review."
+    )
+    created_at: datetime
+    updated_at: datetime
+    base_environment_name: strawberry.Private[str | None]
+
+    @strawberry.field
+    async def base_environment(self, info: Info) -> BaseEnvironment | None:
+        if self.base_environment_name is None:
+            return None
+        for base in await info.context.runtime.base_environments():
+            if base.name == self.base_environment_name:
+                return BaseEnvironment.of(base)
+        # Still named by the environment although this host no longer offers it.
+        return BaseEnvironment(name=self.base_environment_name, python_version=self.python_version)
+
+    @classmethod
+    def of(cls, env: models.Environment) -> Environment:
+        """From an environment whose creator and versions are fetched."""
+        versions = [Version.of(v) for v in sorted(env.versions, key=lambda v: v.number)]
+        by_number = {v.number: v for v in versions}
+        active = active_version([VersionRef(v.number, v.status) for v in versions])
+        return cls(
+            id=strawberry.ID(str(env.id)),
+            short_name=env.short_name,
+            full_name=env.full_name,
+            description=env.description,
+            python_version=env.python_version,
+            conda_libraries=list(env.conda_libraries),
+            pip_libraries=list(env.pip_libraries),
+            status=env.status,
+            creator=User.of(env.creator),
+            versions=versions,
+            latest_version=versions[-1] if versions else None,
+            active_version=by_number.get(active.number) if active else None,
+            published_version=by_number.get(env.published_number or 0),
+            submitted_version=by_number.get(env.submitted_number or 0),
+            review_feedback=env.review_feedback,
+            created_at=env.created_at,
+            updated_at=env.updated_at,
+            base_environment_name=env.base_environment,
+        )
+
+
+@strawberry.type
+class LibraryChange:
+    name: str
+    manager: PackageManager  # type: ignore[valid-type]
+    kind: ChangeKind  # type: ignore[valid-type]
+    before: str | None
+    after: str | None
+
+    @classmethod
+    def of(cls, change: LibraryChangeRule) -> LibraryChange:
+        return cls(
+            name=change.name,
+            manager=change.manager,
+            kind=change.kind,
+            before=change.before,
+            after=change.after,
+        )
+
+
+@strawberry.type
+class LibraryDiff:
+    changes: list[LibraryChange]
+
+
+@strawberry.type
+class LogLine:
+    number: int
+    text: str
+
+
+@strawberry.type
+class Activation:
+    environment: Environment
+    version: Version
+    python_path: str | None
+    image: str | None
+
+
+@strawberry.input
+class EnvironmentInput:
+    short_name: str
+    full_name: str
+    description: str | None = strawberry.UNSET
+    base_environment: str | None = strawberry.UNSET
+    python_version: str | None = strawberry.UNSET
+    conda_libraries: list[str] = strawberry.field(default_factory=list)
+    pip_libraries: list[str] = strawberry.field(default_factory=list)
+
+
+@strawberry.input
+class EnvironmentUpdate:
+    """Fields left out stay as they are; description: null clears it."""
+
+    full_name: str | None = strawberry.UNSET
+    description: str | None = strawberry.UNSET
+    conda_libraries: list[str] | None = strawberry.UNSET
+    pip_libraries: list[str] | None = strawberry.UNSET

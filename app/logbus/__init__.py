@@ -1,0 +1,33 @@
+"""Build logs: publish, replay from line 1, follow live.
+
+A log is keyed by version id and attempt (a rebuilt failed version starts a fresh log).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Protocol
+
+
+def log_key(version_id: int, attempt: int) -> str:
+    return f"{version_id}:{attempt}"
+
+
+class LogBus(Protocol):
+    async def append(self, key: str, text: str) -> int:
+        """Add one line; returns its number (1, 2, 3, ...)."""
+        ...
+
+    async def close(self, key: str) -> None:
+        """Mark the log ended; followers finish after the last line."""
+        ...
+
+    async def lines(self, key: str) -> list[str] | None:
+        """Every line so far, or None when this bus holds no such log."""
+        ...
+
+    def follow(self, key: str, idle: float) -> AsyncIterator[tuple[int, str] | None]:
+        """Lines from 1, then live, until closed; yields None after `idle` s of silence."""
+        ...
+
+    async def aclose(self) -> None: ...

@@ -1,0 +1,81 @@
+"""In-process log bus for standalone mode, and the fan-out layer of the Redis bus."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+
+class _Log:
+    __slots__ = ("changed", "closed", "lines")
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.closed = False
+        self.changed = asyncio.Event()
+
+    def notify(self) -> None:
+        # Wake everyone waiting on this event, and give later waiters a fresh one.
+        self.changed.set()
+        self.changed = asyncio.Event()
+
+
+class MemoryLogBus:
+    """Keeps each log in memory while it is written and `retention` seconds after it ends."""
+
+    def __init__(self, retention: float = 300.0) -> None:
+        self._logs: dict[str, _Log] = {}
+        self._retention = retention
+        self._expiry: dict[str, asyncio.TimerHandle] = {}
+
+    def _log(self, key: str) -> _Log:
+        log = self._logs.get(key)
+        if log is None:
+            log = self._logs[key] = _Log()
+        return log
+
+    async def append(self, key: str, text: str) -> int:
+        log = self._log(key)
+        if log.closed:
+            raise RuntimeError(f"log {key} is closed")
+        log.lines.append(text)
+        log.notify()
+        return len(log.lines)
+
+    async def close(self, key: str) -> None:
+        log = self._log(key)
+        log.closed = True
+        log.notify()
+        loop = asyncio.get_running_loop()
+        if key in self._expiry:
+            self._expiry[key].cancel()
+        self._expiry[key] = loop.call_later(self._retention, self._forget, key)
+
+    def _forget(self, key: str) -> None:
+        self._expiry.pop(key, None)
+        self._logs.pop(key, None)
+
+    async def lines(self, key: str) -> list[str] | None:
+        log = self._logs.get(key)
+        return None if log is None else list(log.lines)
+
+    async def follow(self, key: str, idle: float) -> AsyncIterator[tuple[int, str] | None]:
+        log = self._log(key)
+        sent = 0
+        while True:
+            while sent < len(log.lines):
+                sent += 1
+                yield sent, log.lines[sent - 1]
+            if log.closed:
+                return
+            changed = log.changed
+            try:
+                await asyncio.wait_for(changed.wait(), idle)
+            except TimeoutError:
+                yield None
+
+    async def aclose(self) -> None:
+        for handle in self._expiry.values():
+            handle.cancel()
+        self._expiry.clear()
+        self._logs.clear()

@@ -1,0 +1,65 @@
+"""The Starlette application: GraphQL over HTTP and WebSocket at /graphql."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from tortoise.contrib.starlette import RegisterTortoise
+
+from app.db.config import tortoise_config
+from app.graphql.context import Context
+from app.graphql.schema import schema
+from app.services.runtime import Runtime, migrate_database, standalone_runtime
+from app.settings import Settings
+
+log = logging.getLogger("envyard")
+
+
+class EnvyardGraphQL(GraphQL):
+    def __init__(self, runtime_of: Any) -> None:
+        super().__init__(schema, keep_alive=True, keep_alive_interval=15)
+        self._runtime_of = runtime_of
+
+    async def get_context(
+        self, request: Request | WebSocket, response: Response | WebSocket
+    ) -> Context:
+        return Context(runtime=self._runtime_of(request), request=request, response=response)
+
+
+async def health(request: Request) -> JSONResponse:
+    return JSONResponse({"status": "ok"})
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or Settings.from_env()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await migrate_database(settings)
+        async with RegisterTortoise(app, config=tortoise_config(settings.database_url)):
+            async with standalone_runtime(settings) as runtime:
+                app.state.runtime = runtime
+                yield
+
+    def runtime_of(request: Request | WebSocket) -> Runtime:
+        runtime: Runtime = request.app.state.runtime
+        return runtime
+
+    graphql = EnvyardGraphQL(runtime_of)
+    return Starlette(
+        routes=[
+            Route("/graphql", graphql),
+            WebSocketRoute("/graphql", graphql),
+            Route("/health", health),
+        ],
+        lifespan=lifespan,
+    )

@@ -1,0 +1,1 @@
+"""One function per use case: load -> ask the domain -> persist -> enqueue."""

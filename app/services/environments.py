@@ -1,0 +1,332 @@
+"""Environment use cases: create, edit, build, revert, submit, review, activate, browse."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from tortoise.exceptions import IntegrityError
+from tortoise.expressions import Q
+from tortoise.transactions import in_transaction
+
+from app.db.models import Environment, User, Version
+from app.domain import access
+from app.domain import environments as rules
+from app.domain.errors import InvalidState, NameTaken, NotFound
+from app.domain.statuses import Action, EnvironmentStatus, VersionStatus, transition
+from app.domain.versions import (
+    LibraryChange,
+    Package,
+    VersionRef,
+    active_version,
+    diff_packages,
+    next_version_number,
+    revert_target,
+)
+from app.services.runtime import Runtime
+
+
+def actor(user: User) -> access.Actor:
+    return access.Actor(user.id, user.organization_id, user.is_admin)
+
+
+def facts(env: Environment) -> access.EnvironmentFacts:
+    return access.EnvironmentFacts(
+        organization_id=env.organization_id,
+        creator_id=env.creator_id,
+        status=env.status,
+        submitted=env.submitted_number is not None,
+        published=env.published_number is not None,
+    )
+
+
+def ref(version: Version) -> VersionRef:
+    return VersionRef(version.number, version.status)
+
+
+def packages_of(version: Version) -> list[Package]:
+    return [Package(p["name"], p["version"], p["manager"]) for p in version.packages]
+
+
+def parse_id(value: str | int, what: str = "environment") -> int:
+    """IDs are positive integers; anything else names no object."""
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise NotFound(f"No such {what}.") from None
+    if not 0 < number < 2**31:
+        raise NotFound(f"No such {what}.")
+    return number
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+# -- loading with visibility ---------------------------------------------------------------
+
+
+def visible_to(user: User) -> Q:
+    mine_or_shared = Q(creator_id=user.id) | Q(published_number__isnull=False)
+    if user.is_admin:
+        mine_or_shared |= Q(submitted_number__isnull=False)
+    return Q(organization_id=user.organization_id) & mine_or_shared
+
+
+async def _load(user: User, env_id: str | int) -> Environment:
+    env = await Environment.get_or_none(id=parse_id(env_id))
+    if env is None:
+        raise NotFound("No such environment.")
+    access.require_view(actor(user), facts(env))
+    return env
+
+
+async def get_environment(user: User, env_id: str | int) -> Environment:
+    env = await _load(user, env_id)
+    await env.fetch_related("creator", "versions")
+    return env
+
+
+async def list_environments(user: User) -> list[Environment]:
+    return (
+        await Environment.filter(visible_to(user))
+        .order_by("short_name")
+        .prefetch_related("creator", "versions")
+    )
+
+
+async def pending_environments(user: User) -> list[Environment]:
+    access.require_admin(actor(user))
+    return (
+        await Environment.filter(
+            organization_id=user.organization_id, status=EnvironmentStatus.PENDING_APPROVAL
+        )
+        .order_by("updated_at")
+        .prefetch_related("creator", "versions")
+    )
+
+
+async def get_version(user: User, version_id: str | int) -> Version:
+    version = await Version.get_or_none(id=parse_id(version_id, "version")).prefetch_related(
+        "environment"
+    )
+    if version is None or not access.can_view(actor(user), facts(version.environment)):
+        raise NotFound("No such version.")
+    return version
+
+
+async def library_diff(
+    user: User, from_version: str | int, to_version: str | int
+) -> list[LibraryChange]:
+    before = await get_version(user, from_version)
+    after = await get_version(user, to_version)
+    return diff_packages(packages_of(before), packages_of(after))
+
+
+# -- guarded writes ------------------------------------------------------------------------
+
+
+async def _transition(env: Environment, action: Action, **changes: Any) -> None:
+    """Move `env` by `action`: only from the status it was read in, checked by the database.
+
+    A concurrent writer that got there first leaves zero rows updated, and this call
+    refuses with INVALID_STATE instead of overwriting what the other one did.
+    """
+    target = transition(action, env.status)
+    updated = await Environment.filter(id=env.id, status=env.status).update(
+        status=target, updated_at=now(), **changes
+    )
+    if updated != 1:
+        fresh = await Environment.get(id=env.id)
+        transition(action, fresh.status)  # raises with the current reason
+        raise InvalidState("This environment changed while the request ran; try again.")
+    env.status = target
+    for name, value in changes.items():
+        setattr(env, name, value)
+
+
+# -- use cases -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class EnvironmentData:
+    short_name: str
+    full_name: str
+    description: str | None
+    base_environment: str | None
+    python_version: str | None
+    conda_libraries: Sequence[str]
+    pip_libraries: Sequence[str]
+
+
+async def create_environment(rt: Runtime, user: User, data: EnvironmentData) -> Environment:
+    definition = rules.check_definition(
+        short_name=data.short_name,
+        full_name=data.full_name,
+        description=data.description,
+        base_environment=data.base_environment,
+        python_version=data.python_version,
+        conda_libraries=data.conda_libraries,
+        pip_libraries=data.pip_libraries,
+        offered=await rt.base_environments(),
+    )
+    try:
+        env = await Environment.create(
+            organization_id=user.organization_id,
+            creator=user,
+            short_name=definition.short_name,
+            full_name=definition.full_name,
+            description=definition.description,
+            base_environment=definition.base_environment,
+            python_version=definition.python_version,
+            conda_libraries=[lib.entry for lib in definition.conda_libraries],
+            pip_libraries=[lib.entry for lib in definition.pip_libraries],
+            status=EnvironmentStatus.SAVED,
+        )
+    except IntegrityError:  # the unique (organization, short name) constraint decides races
+        raise NameTaken(definition.short_name) from None
+    return await get_environment(user, env.id)
+
+
+@dataclass(frozen=True, slots=True)
+class EnvironmentChanges:
+    full_name: str | None = None
+    description: str | None = None
+    conda_libraries: Sequence[str] | None = None
+    pip_libraries: Sequence[str] | None = None
+    clear_description: bool = False
+
+
+async def update_environment(user: User, env_id: str, data: EnvironmentChanges) -> Environment:
+    env = await _load(user, env_id)
+    access.require_creator(actor(user), facts(env), "edit")
+    changes: dict[str, Any] = {}
+    if data.full_name is not None:
+        changes["full_name"] = rules.check_full_name(data.full_name)
+    if data.description is not None or data.clear_description:
+        changes["description"] = rules.check_description(data.description)
+    conda, pip = rules.check_libraries(
+        env.conda_libraries if data.conda_libraries is None else data.conda_libraries,
+        env.pip_libraries if data.pip_libraries is None else data.pip_libraries,
+    )
+    if data.conda_libraries is not None:
+        changes["conda_libraries"] = [lib.entry for lib in conda]
+    if data.pip_libraries is not None:
+        changes["pip_libraries"] = [lib.entry for lib in pip]
+    await _transition(env, Action.EDIT, **changes)
+    return await get_environment(user, env.id)
+
+
+async def _start_version(
+    env: Environment, action: Action, env_changes: dict[str, Any], **fields: Any
+) -> Version:
+    """Claim the environment for one build and make (or reuse) its next version.
+
+    The status change is the claim: among concurrent callers exactly one moves the
+    environment out of a buildable status, the others get INVALID_STATE.
+    """
+    async with in_transaction():
+        await _transition(env, action, **env_changes)
+        latest = await Version.filter(environment_id=env.id).order_by("-number").first()
+        number, reuse = next_version_number(None if latest is None else ref(latest))
+        values = {
+            "status": VersionStatus.QUEUED,
+            "conda_libraries": env.conda_libraries,
+            "pip_libraries": env.pip_libraries,
+            "packages": [],
+            "reverted_from": None,
+            "location": None,
+            "log": "",
+            "started_at": None,
+            "finished_at": None,
+            **fields,
+        }
+        if reuse and latest is not None:
+            # A failed build is always the latest version; the next build takes its number.
+            latest.update_from_dict({**values, "attempt": latest.attempt + 1})
+            latest.created_at = now()
+            await latest.save()
+            return latest
+        return await Version.create(environment_id=env.id, number=number, **values)
+
+
+async def build_environment(rt: Runtime, user: User, env_id: str) -> Version:
+    env = await _load(user, env_id)
+    access.require_creator(actor(user), facts(env), "build")
+    rules.check_libraries(env.conda_libraries, env.pip_libraries)
+    version = await _start_version(env, Action.BUILD, {})
+    await rt.queue.enqueue(version.id, version.attempt)
+    return version
+
+
+async def revert_environment(rt: Runtime, user: User, env_id: str, number: int) -> Version:
+    env = await _load(user, env_id)
+    access.require_creator(actor(user), facts(env), "revert")
+    transition(Action.REVERT, env.status)
+    versions = await Version.filter(environment_id=env.id)
+    target_ref = revert_target([ref(v) for v in versions], number)
+    target = next(v for v in versions if v.number == target_ref.number)
+    # Reverting also makes the reverted-to libraries the environment's requested ones.
+    libraries = {
+        "conda_libraries": target.conda_libraries,
+        "pip_libraries": target.pip_libraries,
+    }
+    version = await _start_version(env, Action.REVERT, libraries, reverted_from=target.number)
+    await rt.queue.enqueue(version.id, version.attempt)
+    return version
+
+
+async def submit_environment(rt: Runtime, user: User, env_id: str) -> Environment:
+    env = await _load(user, env_id)
+    access.require_creator(actor(user), facts(env), "submit")
+    versions = await Version.filter(environment_id=env.id)
+    transition(Action.SUBMIT, env.status)
+    active = active_version([ref(v) for v in versions])
+    if active is None:
+        raise InvalidState("This environment has no successful build to submit.")
+    failed = [v for v in versions if v.status is VersionStatus.FAILED]
+    async with in_transaction():
+        await _transition(env, Action.SUBMIT, submitted_number=active.number)
+        # Submitting deletes every failed version for good.
+        await Version.filter(environment_id=env.id, status=VersionStatus.FAILED).delete()
+    for version in failed:
+        if version.location:
+            await rt.builder.discard(version.location)
+    return await get_environment(user, env.id)
+
+
+async def approve_environment(user: User, env_id: str) -> Environment:
+    env = await _load(user, env_id)
+    access.require_reviewer(actor(user), facts(env), "approve")
+    await _transition(env, Action.APPROVE, published_number=env.submitted_number)
+    return await get_environment(user, env.id)
+
+
+async def reject_environment(user: User, env_id: str, feedback: str) -> Environment:
+    env = await _load(user, env_id)
+    access.require_reviewer(actor(user), facts(env), "reject")
+    text = rules.check_feedback(feedback)
+    await _transition(env, Action.REJECT, review_feedback=text)
+    return await get_environment(user, env.id)
+
+
+async def deprecate_environment(user: User, env_id: str) -> Environment:
+    env = await _load(user, env_id)
+    access.require_reviewer(actor(user), facts(env), "deprecate")
+    await _transition(env, Action.DEPRECATE)
+    return await get_environment(user, env.id)
+
+
+async def activate_environment(user: User, env_id: str) -> tuple[Environment, Version]:
+    env = await get_environment(user, env_id)
+    versions = list(env.versions)
+    active = active_version([ref(v) for v in versions])
+    source = access.activation_source(actor(user), facts(env), active is not None)
+    if source == access.PUBLISHED:
+        number = env.published_number
+    else:
+        assert active is not None  # activation_source refuses an environment with no success
+        number = active.number
+    return env, next(v for v in versions if v.number == number)

@@ -1,0 +1,69 @@
+"""Organizations, users and API tokens (stored as SHA-256 hashes)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from app.db.models import Organization, User
+from app.domain.errors import BadUserInput
+
+NAME = re.compile(r"^[a-z][a-z0-9_.-]{0,63}$")
+DEFAULT_ORG = "default"
+DEFAULT_ADMIN = "admin"
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_token() -> str:
+    return "ey_" + secrets.token_urlsafe(32)
+
+
+async def authenticate(token: str | None) -> User | None:
+    if not token or len(token) > 200:
+        return None
+    return await User.get_or_none(token_hash=hash_token(token))
+
+
+def bearer_token(header: str | None) -> str | None:
+    """The token of an `Authorization: Bearer <token>` value."""
+    if not header:
+        return None
+    scheme, _, token = header.strip().partition(" ")
+    return (token.strip() or None) if scheme.lower() == "bearer" else None
+
+
+async def add_user(org_name: str, username: str, *, admin: bool) -> tuple[User, str]:
+    """Create the organization if new, then the user; returns the user and its token."""
+    for field, value in (("org", org_name), ("username", username)):
+        if not NAME.match(value):
+            raise BadUserInput(
+                field, f"{field} {value!r} must be lowercase letters, digits, '_', '.' or '-', "
+                "starting with a letter."
+            )
+    token = new_token()
+    try:
+        async with in_transaction():
+            org, _ = await Organization.get_or_create(name=org_name)
+            user = await User.create(
+                organization=org, username=username, is_admin=admin, token_hash=hash_token(token)
+            )
+    except IntegrityError:
+        raise BadUserInput(
+            "username", f"User {username!r} already exists in organization {org_name!r}."
+        ) from None
+    return user, token
+
+
+async def bootstrap_admin() -> str | None:
+    """On an empty database: org `default` with an admin; returns its token, else None."""
+    if await User.exists():
+        return None
+    _, token = await add_user(DEFAULT_ORG, DEFAULT_ADMIN, admin=True)
+    return token

@@ -1,0 +1,96 @@
+"""One typed Settings object, read once from ENVYARD_* variables."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+DEFAULT_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
+
+
+class SettingsError(ValueError):
+    """A variable holds a value envyard cannot use."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    data_dir: Path
+    database_url: str
+    index_url: str | None
+    extra_index_urls: tuple[str, ...]
+    ca_bundle: str | None
+    redis_url: str | None
+    builder: str
+    build_timeout: float
+    max_concurrent_builds: int
+    pythons: tuple[str, ...]
+    log_retention: float
+
+    @property
+    def envs_dir(self) -> Path:
+        return self.data_dir / "envs"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.data_dir / "cache"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        data_dir = Path(env.get("ENVYARD_DATA_DIR", ".envyard")).expanduser().resolve()
+        database_url = env.get("ENVYARD_DATABASE_URL") or f"sqlite://{data_dir / 'envyard.db'}"
+        _check_database_url(database_url)
+        index_url = env.get("ENVYARD_INDEX_URL") or None
+        extra = tuple(u for u in env.get("ENVYARD_EXTRA_INDEX_URLS", "").split() if u)
+        for name, url in [("ENVYARD_INDEX_URL", index_url), *(("ENVYARD_EXTRA_INDEX_URLS", u) for u in extra)]:
+            if url is not None:
+                _check_index_url(name, url)
+        ca_bundle = env.get("ENVYARD_CA_BUNDLE") or (
+            DEFAULT_CA_BUNDLE if Path(DEFAULT_CA_BUNDLE).is_file() else None
+        )
+        builder = env.get("ENVYARD_BUILDER", "local")
+        if builder not in ("local", "docker"):
+            raise SettingsError(f"ENVYARD_BUILDER must be 'local' or 'docker', not {builder!r}")
+        return cls(
+            data_dir=data_dir,
+            database_url=database_url,
+            index_url=index_url,
+            extra_index_urls=extra,
+            ca_bundle=ca_bundle,
+            redis_url=env.get("ENVYARD_REDIS_URL") or None,
+            builder=builder,
+            build_timeout=_positive_float(env, "ENVYARD_BUILD_TIMEOUT", 1800.0),
+            max_concurrent_builds=int(_positive_float(env, "ENVYARD_MAX_CONCURRENT_BUILDS", 2)),
+            pythons=tuple(p for p in env.get("ENVYARD_PYTHONS", "").split(os.pathsep) if p),
+            log_retention=_positive_float(env, "ENVYARD_LOG_RETENTION", 300.0),
+        )
+
+
+def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, not {raw!r}") from None
+    if value <= 0:
+        raise SettingsError(f"{name} must be positive, not {raw!r}")
+    return value
+
+
+def _check_database_url(url: str) -> None:
+    scheme = url.split("://", 1)[0]
+    if scheme not in ("sqlite", "postgres", "postgresql", "asyncpg"):
+        raise SettingsError(
+            f"ENVYARD_DATABASE_URL must start with sqlite:// or postgres://, not {scheme}://"
+        )
+
+
+def _check_index_url(name: str, url: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https", "file") or any(c.isspace() for c in url):
+        raise SettingsError(f"{name} must be an http(s):// or file:// URL, not {url!r}")

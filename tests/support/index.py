@@ -1,0 +1,120 @@
+"""Small real wheels and a PEP 503 simple index serving them on 127.0.0.1.
+
+Tests (and bench/) never depend on the public index: every package a build installs here is
+made by `make_wheel` and served by `LocalIndex`.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import html
+import threading
+import zipfile
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from packaging.utils import canonicalize_name
+
+
+@dataclass(frozen=True)
+class Dist:
+    name: str
+    version: str
+    requires: Sequence[str] = ()
+    extras: dict[str, Sequence[str]] = field(default_factory=dict)
+
+    @property
+    def module(self) -> str:
+        return canonicalize_name(self.name).replace("-", "_")
+
+
+def _record_hash(data: bytes) -> str:
+    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=")
+    return "sha256=" + digest.decode()
+
+
+def make_wheel(directory: Path, dist: Dist) -> Path:
+    """A pure-Python wheel whose module exposes __version__."""
+    module = dist.module
+    stem = f"{module}-{dist.version}"
+    info = f"{stem}.dist-info"
+    metadata = [
+        "Metadata-Version: 2.1",
+        f"Name: {dist.name}",
+        f"Version: {dist.version}",
+        *(f"Requires-Dist: {r}" for r in dist.requires),
+    ]
+    for extra, reqs in dist.extras.items():
+        metadata.append(f"Provides-Extra: {extra}")
+        metadata += [f'Requires-Dist: {r}; extra == "{extra}"' for r in reqs]
+    files = {
+        f"{module}/__init__.py": f'__version__ = "{dist.version}"\n'.encode(),
+        f"{info}/METADATA": ("\n".join(metadata) + "\n").encode(),
+        f"{info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: envyard-tests\n"
+        b"Root-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    record = [f"{name},{_record_hash(data)},{len(data)}" for name, data in files.items()]
+    record.append(f"{info}/RECORD,,")
+    files[f"{info}/RECORD"] = ("\n".join(record) + "\n").encode()
+    path = directory / f"{stem}-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as wheel:
+        for name, data in files.items():
+            wheel.writestr(name, data)
+    return path
+
+
+def write_index(root: Path, dists: Iterable[Dist]) -> Path:
+    """Wheels under root/files, a simple index under root/simple; returns root."""
+    files, simple = root / "files", root / "simple"
+    files.mkdir(parents=True, exist_ok=True)
+    by_project: dict[str, list[Path]] = {}
+    for dist in dists:
+        by_project.setdefault(canonicalize_name(dist.name), []).append(make_wheel(files, dist))
+    project_links = []
+    for project, wheels in sorted(by_project.items()):
+        (simple / project).mkdir(parents=True, exist_ok=True)
+        links = "".join(
+            f'<a href="../../files/{html.escape(w.name)}#sha256='
+            f'{hashlib.sha256(w.read_bytes()).hexdigest()}">{html.escape(w.name)}</a>\n'
+            for w in wheels
+        )
+        (simple / project / "index.html").write_text(f"<html><body>\n{links}</body></html>\n")
+        project_links.append(f'<a href="{project}/">{project}</a>\n')
+    (simple / "index.html").write_text(f"<html><body>\n{''.join(project_links)}</body></html>\n")
+    return root
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@contextmanager
+def serve_index(root: Path) -> Iterator[str]:
+    """Serve `root` on 127.0.0.1; yields the simple index URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_QuietHandler, directory=str(root)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/simple/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+# The packages the tests and benchmarks use.
+TEN = [Dist(f"yard-pkg{i}", "1.0") for i in range(10)]
+CATALOGUE = [
+    *TEN,
+    Dist("yard-alpha", "1.0"),
+    Dist("yard-alpha", "2.0"),
+    Dist("yard-beta", "1.0", requires=["yard-alpha>=1.0"]),
+    Dist("yard-gamma", "0.5", extras={"fast": ["yard-delta"]}),
+    Dist("yard-delta", "3.1"),
+    Dist("yard-extra", "1.0"),
+]
