@@ -36,7 +36,7 @@ class Definition:
 
 
 def check_short_name(value: str) -> str:
-    if not SHORT_NAME.match(value):
+    if not SHORT_NAME.fullmatch(value):
         raise BadUserInput(
             "shortName",
             f"Short name {value!r} must be 1 to 5 characters: lowercase letters and digits, "
@@ -104,7 +104,7 @@ def resolve_python(
             "pythonVersion", "With no base environment, a Python version (e.g. 3.11) is required."
         )
     versions = [b.python_version for b in offered]
-    if not PYTHON_VERSION.match(python_version) or python_version not in versions:
+    if not PYTHON_VERSION.fullmatch(python_version) or python_version not in versions:
         raise BadUserInput(
             "pythonVersion",
             f"Python version {python_version!r} is not available; choose one of "

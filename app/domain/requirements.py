@@ -81,7 +81,7 @@ def parse_library(manager: PackageManager, raw: str) -> Library:
         raise ValueError(f"an entry is longer than {MAX_ENTRY_LENGTH} characters")
     if any(c in entry for c in "\r\n\t\0"):
         raise ValueError("an entry must be a single line")
-    match = _ENTRY.match(entry)
+    match = _ENTRY.fullmatch(entry)
     if match is None:
         raise ValueError(
             "use one of the forms lib, lib=version, lib==version, lib<=version or "
@@ -102,7 +102,7 @@ def parse_library(manager: PackageManager, raw: str) -> Library:
 
 def _check_version(manager: PackageManager, operator: str, version: str) -> None:
     if manager is PackageManager.CONDA:
-        if not _CONDA_VERSION.match(version):
+        if not _CONDA_VERSION.fullmatch(version):
             raise ValueError(f"{version!r} is not a version")
         return
     try:

@@ -15,6 +15,7 @@ from app.db.models import Environment, User, Version
 from app.domain import access
 from app.domain import environments as rules
 from app.domain.errors import InvalidState, NameTaken, NotFound
+from app.domain.requirements import PackageManager
 from app.domain.statuses import Action, EnvironmentStatus, VersionStatus, transition
 from app.domain.versions import (
     LibraryChange,
@@ -47,7 +48,7 @@ def ref(version: Version) -> VersionRef:
 
 
 def packages_of(version: Version) -> list[Package]:
-    return [Package(p["name"], p["version"], p["manager"]) for p in version.packages]
+    return [Package(p["name"], p["version"], PackageManager(p["manager"])) for p in version.packages]
 
 
 def parse_id(value: str | int, what: str = "environment") -> int:

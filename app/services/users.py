@@ -42,7 +42,7 @@ def bearer_token(header: str | None) -> str | None:
 async def add_user(org_name: str, username: str, *, admin: bool) -> tuple[User, str]:
     """Create the organization if new, then the user; returns the user and its token."""
     for field, value in (("org", org_name), ("username", username)):
-        if not NAME.match(value):
+        if not NAME.fullmatch(value):
             raise BadUserInput(
                 field, f"{field} {value!r} must be lowercase letters, digits, '_', '.' or '-', "
                 "starting with a letter."

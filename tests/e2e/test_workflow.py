@@ -1,0 +1,208 @@
+"""The whole lifecycle of the seed documents, over HTTP and WebSocket, against a real server."""
+
+from __future__ import annotations
+
+import subprocess
+from typing import Any
+
+import pytest
+
+from tests.support.client import collect_log
+from tests.support.ops import (
+    ACTIVATE,
+    APPROVE,
+    BUILD,
+    DIFF,
+    GET,
+    LIST,
+    PENDING,
+    REJECT,
+    SUBMIT,
+    UPDATE,
+    build,
+    create,
+    get,
+    revert,
+)
+
+pytestmark = pytest.mark.e2e
+
+
+def installed(version: dict[str, Any]) -> dict[str, str]:
+    return {p["name"]: p["version"] for p in version["packages"]}
+
+
+def imports(python: str, *modules: str) -> list[str]:
+    """Run the activated interpreter: each module's __version__."""
+    code = "; ".join(f"import {m}; print({m}.__version__)" for m in modules)
+    result = subprocess.run([python, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.split()
+
+
+async def test_lifecycle(people):
+    alice, bob, carol, dave, erin = people.alice, people.bob, people.carol, people.dave, people.erin
+
+    bases = (await alice("{ baseEnvironments { name pythonVersion } }"))["baseEnvironments"]
+    assert {"name": "python:3.11", "pythonVersion": "3.11"} in bases
+
+    # Create: Saved, no versions, not activatable.
+    env = await create(
+        alice,
+        fullName="Machine Learning",
+        description="for the tests",
+        baseEnvironment="python:3.11",
+        pythonVersion=None,
+        pipLibraries=["yard-beta", "yard-gamma[fast]==0.5"],
+    )
+    env_id = env["id"]
+    assert env["status"] == "SAVED"
+    assert env["versions"] == [] and env["activeVersion"] is None
+    assert env["baseEnvironment"] == {"name": "python:3.11", "pythonVersion": "3.11"}
+    assert env["pythonVersion"] == "3.11"
+    assert (await alice.error(ACTIVATE, id=env_id)).code == "INVALID_STATE"
+
+    # Version 1: the log over WebSocket is numbered without gaps and equals the stored log.
+    env, lines = await build(alice, env_id)
+    assert env["status"] == "DRAFT"
+    v1 = env["versions"][0]
+    assert (v1["number"], v1["status"]) == (1, "SUCCEEDED")
+    assert installed(v1) == {
+        "yard-alpha": "2.0",
+        "yard-beta": "1.0",
+        "yard-delta": "3.1",
+        "yard-gamma": "0.5",
+    }
+    assert [line["number"] for line in lines] == list(range(1, len(lines) + 1))
+    assert "\n".join(line["text"] for line in lines) == v1["log"]
+    assert "Build succeeded" in v1["log"]
+    # A subscriber who joins after the end still gets every line once, in order.
+    assert await collect_log(alice, v1["id"]) == lines
+
+    activation = (await alice(ACTIVATE, id=env_id))["activateEnvironment"]
+    assert activation["version"]["number"] == 1 and activation["image"] is None
+    assert imports(activation["pythonPath"], "yard_beta", "yard_alpha", "yard_delta") == [
+        "1.0",
+        "2.0",
+        "3.1",
+    ]
+
+    # Version 2 starts from version 1: a library removed from the request stays installed.
+    await alice(UPDATE, id=env_id, i={"pipLibraries": ["yard-gamma[fast]==0.5", "yard-extra"]})
+    env, _ = await build(alice, env_id)
+    v2 = env["versions"][1]
+    assert (v2["number"], v2["status"], env["status"]) == (2, "SUCCEEDED", "DRAFT")
+    assert v2["pipLibraries"] == ["yard-gamma[fast]==0.5", "yard-extra"]
+    assert v1["pipLibraries"] == ["yard-beta", "yard-gamma[fast]==0.5"]
+    assert installed(v2) == {**installed(v1), "yard-extra": "1.0"}
+    diff = (await alice(DIFF, a=v1["id"], b=v2["id"]))["libraryDiff"]["changes"]
+    assert diff == [
+        {"name": "yard-extra", "manager": "PIP", "kind": "ADDED", "before": None, "after": "1.0"}
+    ]
+
+    # A failed build is the latest version; the last successful one stays usable.
+    await alice(UPDATE, id=env_id, i={"pipLibraries": ["yard-extra", "yard-missing"]})
+    env, lines = await build(alice, env_id)
+    assert env["status"] == "FAILED"
+    v3 = env["versions"][2]
+    assert (v3["number"], v3["status"], v3["packages"]) == (3, "FAILED", [])
+    assert env["activeVersion"]["number"] == 2
+    assert lines[-1]["text"].startswith("Build failed")
+    assert "yard-missing" in v3["log"]
+    activation = (await alice(ACTIVATE, id=env_id))["activateEnvironment"]
+    assert activation["version"]["number"] == 2
+    assert imports(activation["pythonPath"], "yard_extra") == ["1.0"]
+
+    # The next build reuses number 3; its log replaces the failed attempt's.
+    await alice(UPDATE, id=env_id, i={"pipLibraries": ["yard-extra", "yard-alpha==1.0"]})
+    env, _ = await build(alice, env_id)
+    assert [v["number"] for v in env["versions"]] == [1, 2, 3]
+    v3 = env["versions"][2]
+    assert v3["status"] == "SUCCEEDED" and "yard-missing" not in v3["log"]
+    assert installed(v3)["yard-alpha"] == "1.0"
+    diff = (await alice(DIFF, a=v2["id"], b=v3["id"]))["libraryDiff"]["changes"]
+    assert diff == [
+        {
+            "name": "yard-alpha",
+            "manager": "PIP",
+            "kind": "DOWNGRADED",
+            "before": "2.0",
+            "after": "1.0",
+        }
+    ]
+
+    # Revert to 1: a new version 4 holding exactly version 1's packages and requests.
+    env = await revert(alice, env_id, 1)
+    v4 = env["versions"][3]
+    assert (v4["number"], v4["status"], v4["revertedFrom"]) == (4, "SUCCEEDED", 1)
+    assert installed(v4) == installed(v1)
+    assert v4["pipLibraries"] == v1["pipLibraries"] == env["pipLibraries"]
+    activation = (await alice(ACTIVATE, id=env_id))["activateEnvironment"]
+    assert activation["version"]["number"] == 4
+    assert imports(activation["pythonPath"], "yard_alpha") == ["2.0"]
+
+    # Another failure, then submit: failed versions are deleted, version 4 goes to review.
+    await alice(UPDATE, id=env_id, i={"pipLibraries": ["yard-missing"]})
+    env, _ = await build(alice, env_id)
+    assert env["status"] == "FAILED" and env["latestVersion"]["number"] == 5
+    env = (await alice(SUBMIT, id=env_id))["submitEnvironment"]
+    assert env["status"] == "PENDING_APPROVAL"
+    assert [v["number"] for v in env["versions"]] == [1, 2, 3, 4]
+    assert env["activeVersion"]["number"] == 4
+
+    # Visibility while pending: creator and the org's admins; nobody else.
+    assert (await bob.error(GET, id=env_id)).code == "NOT_FOUND"
+    assert (await erin.error(GET, id=env_id)).code == "NOT_FOUND"
+    pending = (await carol(PENDING))["pendingEnvironments"]
+    assert [p["id"] for p in pending if p["id"] == env_id] == [env_id]
+    assert env_id not in [p["id"] for p in (await erin(PENDING))["pendingEnvironments"]]
+    assert (await bob.error(PENDING)).code == "FORBIDDEN"
+
+    # The admin compares it with a published environment of the organization.
+    other = await create(bob, pipLibraries=["yard-alpha==1.0", "yard-extra"])
+    await build(bob, other["id"])
+    await bob(SUBMIT, id=other["id"])
+    other = (await carol(APPROVE, id=other["id"]))["approveEnvironment"]
+    assert other["status"] == "PUBLISHED"
+    published_id = other["publishedVersion"]["id"]
+    review = await get(carol, env_id)
+    assert review["creator"]["username"] == "alice"
+    changes = (await carol(DIFF, a=published_id, b=review["activeVersion"]["id"]))[
+        "libraryDiff"
+    ]["changes"]
+    kinds = {c["name"]: c["kind"] for c in changes}
+    assert kinds == {
+        "yard-alpha": "UPGRADED",
+        "yard-beta": "ADDED",
+        "yard-delta": "ADDED",
+        "yard-extra": "REMOVED",
+        "yard-gamma": "ADDED",
+    }
+
+    # Reject with feedback: back to Draft; the creator edits, rebuilds and resubmits.
+    feedback = "Pin yard-alpha to 1.0 like the team environment."
+    env = (await carol(REJECT, id=env_id, f=feedback))["rejectEnvironment"]
+    assert (env["status"], env["reviewFeedback"]) == ("DRAFT", feedback)
+    assert (await alice(GET, id=env_id))["environment"]["reviewFeedback"] == feedback
+    await alice(UPDATE, id=env_id, i={"pipLibraries": ["yard-beta", "yard-alpha==1.0"]})
+    env, _ = await build(alice, env_id)
+    assert env["status"] == "DRAFT" and env["activeVersion"]["number"] == 5
+    await alice(SUBMIT, id=env_id)
+    env = (await carol(APPROVE, id=env_id))["approveEnvironment"]
+    assert env["status"] == "PUBLISHED" and env["publishedVersion"]["number"] == 5
+
+    # Published: the whole organization sees and activates it; the other one does not.
+    assert env_id in [e["id"] for e in (await bob(LIST))["environments"]]
+    activation = (await bob(ACTIVATE, id=env_id))["activateEnvironment"]
+    assert activation["version"]["number"] == 5
+    assert imports(activation["pythonPath"], "yard_alpha") == ["1.0"]
+    assert env_id not in [e["id"] for e in (await dave(LIST))["environments"]]
+    assert (await dave.error(ACTIVATE, id=env_id)).code == "NOT_FOUND"
+    assert (await bob.error(BUILD, id=env_id)).code == "FORBIDDEN"
+
+    # The creator may keep improving a published environment; the org keeps version 5.
+    await alice(UPDATE, id=env_id, i={"pipLibraries": ["yard-beta", "yard-alpha==1.0", "yard-extra"]})
+    env, _ = await build(alice, env_id)
+    assert env["status"] == "DRAFT" and env["publishedVersion"]["number"] == 5
+    assert (await bob(ACTIVATE, id=env_id))["activateEnvironment"]["version"]["number"] == 5
+    assert (await alice(ACTIVATE, id=env_id))["activateEnvironment"]["version"]["number"] == 6

@@ -1,0 +1,144 @@
+"""Real envyard processes for the tests: `envyard serve` under uvicorn, `envyard user add`."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "ENVYARD_TEST_POSTGRES", "postgres://postgres@127.0.0.1:5432/test"
+)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    """A fresh PostgreSQL database for one test session; dropped afterwards."""
+    name = f"envyard_test_{uuid.uuid4().hex[:12]}"
+
+    async def run(sql: str) -> None:
+        conn = await asyncpg.connect(POSTGRES_ADMIN_URL)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(run(f'CREATE DATABASE "{name}"'))
+    try:
+        yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def database_url(backend: str, data_dir: Path) -> Iterator[str]:
+    if backend == "postgres":
+        with postgres_database() as url:
+            yield url
+    else:
+        yield f"sqlite://{data_dir / 'envyard.db'}"
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen[str]
+    port: int
+    env: dict[str, str]
+    admin_token: str
+    output: list[str]
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/graphql"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/graphql"
+
+    def add_user(self, org: str, username: str, admin: bool = False) -> str:
+        """`envyard user add`; returns the token printed alone on the last line."""
+        args = [sys.executable, "-m", "app.cli", "user", "add", "--org", org, username]
+        result = subprocess.run(
+            [*args, "--admin"] if admin else args,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        return result.stdout.strip().splitlines()[-1]
+
+
+def base_env(data_dir: Path, database: str, index_url: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ENVYARD_")}
+    env.update(
+        ENVYARD_DATA_DIR=str(data_dir),
+        ENVYARD_DATABASE_URL=database,
+        ENVYARD_INDEX_URL=index_url,
+        ENVYARD_BUILD_TIMEOUT="120",
+    )
+    return env
+
+
+@contextmanager
+def run_server(env: dict[str, str]) -> Iterator[Server]:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--log-level", "warning"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    output: list[str] = []
+    token = ""
+    assert process.stdout is not None
+    try:
+        for line in process.stdout:
+            output.append(line)
+            if line.startswith("ey_"):
+                token = line.strip()
+            if "GraphiQL at" in line:
+                break
+        # Keep draining the server's output so a chatty server never blocks on a full pipe.
+        threading.Thread(target=output.extend, args=(process.stdout,), daemon=True).start()
+        _wait_for_port(port, process, output)
+        server = Server(process, port, env, token, output)
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        process.stdout.close()
+
+
+def _wait_for_port(port: int, process: subprocess.Popen[str], output: list[str]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError("envyard serve exited:\n" + "".join(output))
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("envyard serve did not listen in time:\n" + "".join(output))
