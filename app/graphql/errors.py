@@ -19,8 +19,9 @@ def coded(error: GraphQLError) -> GraphQLError:
     original = error.original_error
     if isinstance(original, DomainError):
         return _copy(error, original.message, {"code": original.code, **original.extensions})
-    if original is None:
-        # Parse and validation errors, bad variables: the request itself is wrong.
+    if original is None or error.path is None:
+        # Parse, validation and variable coercion errors (raised before any resolver ran,
+        # so they have no path): the request itself is wrong.
         return _copy(error, error.message, {"code": "BAD_USER_INPUT", **(error.extensions or {})})
     log.error("internal error in %s", error.path, exc_info=original)
     return _copy(error, INTERNAL_MESSAGE, {"code": "INTERNAL_SERVER_ERROR"})
