@@ -24,7 +24,7 @@ from app.settings import Settings
 log = logging.getLogger("envyard")
 
 
-class EnvyardGraphQL(GraphQL):
+class EnvyardGraphQL(GraphQL[Context, None]):
     def __init__(self, runtime_of: Any) -> None:
         super().__init__(schema, keep_alive=True, keep_alive_interval=15)
         self._runtime_of = runtime_of
@@ -45,10 +45,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await migrate_database(settings)
-        async with RegisterTortoise(app, config=tortoise_config(settings.database_url)):
-            async with standalone_runtime(settings) as runtime:
-                app.state.runtime = runtime
-                yield
+        async with (
+            RegisterTortoise(app, config=tortoise_config(settings.database_url)),
+            standalone_runtime(settings) as runtime,
+        ):
+            app.state.runtime = runtime
+            yield
 
     def runtime_of(request: Request | WebSocket) -> Runtime:
         runtime: Runtime = request.app.state.runtime

@@ -45,7 +45,10 @@ class Settings:
         _check_database_url(database_url)
         index_url = env.get("ENVYARD_INDEX_URL") or None
         extra = tuple(u for u in env.get("ENVYARD_EXTRA_INDEX_URLS", "").split() if u)
-        for name, url in [("ENVYARD_INDEX_URL", index_url), *(("ENVYARD_EXTRA_INDEX_URLS", u) for u in extra)]:
+        for name, url in [
+            ("ENVYARD_INDEX_URL", index_url),
+            *(("ENVYARD_EXTRA_INDEX_URLS", u) for u in extra),
+        ]:
             if url is not None:
                 _check_index_url(name, url)
         ca_bundle = env.get("ENVYARD_CA_BUNDLE") or (

@@ -68,18 +68,28 @@ class LocalBuilder:
             await asyncio.to_thread(shutil.rmtree, target)
         target.parent.mkdir(parents=True, exist_ok=True)
         python = target / "bin" / "python"
-        await emit(f"Creating a Python {request.python_version} environment for version "
-                   f"{request.number}")
+        await emit(
+            f"Creating a Python {request.python_version} environment for version {request.number}"
+        )
         await self._uv_run(emit, "venv", "--python", interpreter, str(target))
         meta = target / ".envyard"
         meta.mkdir()
         if request.previous is not None and request.previous.packages:
-            await emit(f"Starting from the {len(request.previous.packages)} packages of the "
-                       "previous version")
+            await emit(
+                f"Starting from the {len(request.previous.packages)} packages of the "
+                "previous version"
+            )
             pinned = meta / "previous.txt"
             pinned.write_text(_pins(request.previous.packages))
             await self._uv_run(
-                emit, "pip", "install", "--python", str(python), "--no-deps", "-r", str(pinned),
+                emit,
+                "pip",
+                "install",
+                "--python",
+                str(python),
+                "--no-deps",
+                "-r",
+                str(pinned),
                 index=True,
             )
         if request.pip_requirements:
@@ -167,8 +177,10 @@ class LocalBuilder:
                 proc.kill()
                 await proc.wait()
         if code != 0:
-            raise BuildFailed(f"uv {args[0]} {args[1] if len(args) > 1 else ''} failed "
-                              f"(exit code {code}); see the lines above.")
+            raise BuildFailed(
+                f"uv {args[0]} {args[1] if len(args) > 1 else ''} failed "
+                f"(exit code {code}); see the lines above."
+            )
 
 
 def _pins(packages: Sequence[Package]) -> str:

@@ -48,8 +48,8 @@ class Environment(Model):
     description = fields.TextField(null=True)
     base_environment = fields.CharField(max_length=64, null=True)
     python_version = fields.CharField(max_length=8)
-    conda_libraries = fields.JSONField(default=list)
-    pip_libraries = fields.JSONField(default=list)
+    conda_libraries: fields.Field[list[str]] = fields.JSONField(default=list)
+    pip_libraries: fields.Field[list[str]] = fields.JSONField(default=list)
     status = fields.CharEnumField(EnvironmentStatus, max_length=20, default=EnvironmentStatus.SAVED)
     review_feedback = fields.TextField(null=True)
     # Version numbers, not foreign keys: successful versions keep their number for good.
@@ -75,9 +75,9 @@ class Version(Model):
     # Each build of this number is a new attempt; logs and jobs are keyed by it.
     attempt = fields.IntField(default=1)
     status = fields.CharEnumField(VersionStatus, max_length=12, default=VersionStatus.QUEUED)
-    conda_libraries = fields.JSONField(default=list)
-    pip_libraries = fields.JSONField(default=list)
-    packages = fields.JSONField(default=list)
+    conda_libraries: fields.Field[list[str]] = fields.JSONField(default=list)
+    pip_libraries: fields.Field[list[str]] = fields.JSONField(default=list)
+    packages: fields.Field[list[dict[str, str]]] = fields.JSONField(default=list)
     reverted_from = fields.IntField(null=True)
     location = fields.CharField(max_length=1024, null=True)
     log = fields.TextField(default="")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
@@ -24,7 +24,7 @@ MAX_ENTRY_LENGTH = 200
 MAX_ENTRIES = 200
 
 
-class PackageManager(str, Enum):
+class PackageManager(StrEnum):
     PIP = "PIP"
     CONDA = "CONDA"
 

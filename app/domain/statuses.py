@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 from app.domain.errors import InvalidState
 
 
-class EnvironmentStatus(str, Enum):
+class EnvironmentStatus(StrEnum):
     SAVED = "SAVED"
     IN_PROGRESS = "IN_PROGRESS"
     DRAFT = "DRAFT"
@@ -18,7 +18,7 @@ class EnvironmentStatus(str, Enum):
     DEPRECATED = "DEPRECATED"
 
 
-class VersionStatus(str, Enum):
+class VersionStatus(StrEnum):
     QUEUED = "QUEUED"
     BUILDING = "BUILDING"
     SUCCEEDED = "SUCCEEDED"
@@ -29,7 +29,7 @@ class VersionStatus(str, Enum):
         return self in (VersionStatus.SUCCEEDED, VersionStatus.FAILED)
 
 
-class Action(str, Enum):
+class Action(StrEnum):
     EDIT = "edit"
     BUILD = "build"
     REVERT = "revert"

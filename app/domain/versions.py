@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
@@ -53,14 +53,14 @@ def revert_target(versions: Sequence[VersionRef], number: int) -> VersionRef:
         if version.number == number:
             if version.status is not VersionStatus.SUCCEEDED:
                 raise BadUserInput(
-                    "version", f"Version {number} did not build successfully; revert to a "
-                    "version that did."
+                    "version",
+                    f"Version {number} did not build successfully; revert to a version that did.",
                 )
             return version
     raise BadUserInput("version", f"This environment has no version {number}.")
 
 
-class ChangeKind(str, Enum):
+class ChangeKind(StrEnum):
     ADDED = "ADDED"
     REMOVED = "REMOVED"
     UPGRADED = "UPGRADED"

@@ -127,9 +127,7 @@ class Mutation:
         return Environment.of(await envs.approve_environment(user, id))
 
     @strawberry.mutation
-    async def reject_environment(
-        self, info: Info, id: strawberry.ID, feedback: str
-    ) -> Environment:
+    async def reject_environment(self, info: Info, id: strawberry.ID, feedback: str) -> Environment:
         user = await info.context.user()
         return Environment.of(await envs.reject_environment(user, id, feedback))
 

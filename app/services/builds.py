@@ -66,8 +66,10 @@ async def run_build(rt: Runtime, version_id: int, attempt: int) -> None:
 
     result: BuildResult | None = None
     try:
-        await emit(f"Build of {env.short_name} version {version.number} started "
-                   f"({rt.builder.kind} builder)")
+        await emit(
+            f"Build of {env.short_name} version {version.number} started "
+            f"({rt.builder.kind} builder)"
+        )
         async with asyncio.timeout(rt.settings.build_timeout):
             request = await _request(version, env)
             if version.reverted_from is not None:
@@ -82,11 +84,19 @@ async def run_build(rt: Runtime, version_id: int, attempt: int) -> None:
     except BuildFailed as exc:
         await emit(f"Build failed: {exc}")
     except TimeoutError:
-        await emit(f"Build failed: it ran longer than {rt.settings.build_timeout:g} s "
-                   "(ENVYARD_BUILD_TIMEOUT)")
+        await emit(
+            f"Build failed: it ran longer than {rt.settings.build_timeout:g} s "
+            "(ENVYARD_BUILD_TIMEOUT)"
+        )
     except asyncio.CancelledError:
-        await _finish(rt, version, env, lines, None, "Build failed: it was cancelled because "
-                      "the server is stopping")
+        await _finish(
+            rt,
+            version,
+            env,
+            lines,
+            None,
+            "Build failed: it was cancelled because the server is stopping",
+        )
         raise
     except Exception as exc:
         log.exception("build of version %s failed unexpectedly", version_id)

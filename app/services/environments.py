@@ -48,7 +48,9 @@ def ref(version: Version) -> VersionRef:
 
 
 def packages_of(version: Version) -> list[Package]:
-    return [Package(p["name"], p["version"], PackageManager(p["manager"])) for p in version.packages]
+    return [
+        Package(p["name"], p["version"], PackageManager(p["manager"])) for p in version.packages
+    ]
 
 
 def parse_id(value: str | int, what: str = "environment") -> int:

@@ -44,8 +44,9 @@ async def add_user(org_name: str, username: str, *, admin: bool) -> tuple[User, 
     for field, value in (("org", org_name), ("username", username)):
         if not NAME.fullmatch(value):
             raise BadUserInput(
-                field, f"{field} {value!r} must be lowercase letters, digits, '_', '.' or '-', "
-                "starting with a letter."
+                field,
+                f"{field} {value!r} must be lowercase letters, digits, '_', '.' or '-', "
+                "starting with a letter.",
             )
     token = new_token()
     try:

@@ -38,7 +38,7 @@ def test_every_action_in_every_status(action, status):
 
 
 def test_refusal_says_why():
-    with pytest.raises(InvalidState, match="already|queued or running"):
+    with pytest.raises(InvalidState, match=r"queued or running"):
         transition(Action.BUILD, S.IN_PROGRESS)
     with pytest.raises(InvalidState, match="never been built"):
         transition(Action.SUBMIT, S.SAVED)

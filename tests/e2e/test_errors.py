@@ -117,7 +117,9 @@ async def test_name_taken_and_race(people):
     racing = short_name()
     results = await asyncio.gather(
         *(
-            people.alice.raw(CREATE, i={"shortName": racing, "fullName": f"r{i}", "pythonVersion": "3.11"})
+            people.alice.raw(
+                CREATE, i={"shortName": racing, "fullName": f"r{i}", "pythonVersion": "3.11"}
+            )
             for i in range(8)
         )
     )

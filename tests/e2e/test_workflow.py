@@ -167,9 +167,9 @@ async def test_lifecycle(people):
     published_id = other["publishedVersion"]["id"]
     review = await get(carol, env_id)
     assert review["creator"]["username"] == "alice"
-    changes = (await carol(DIFF, a=published_id, b=review["activeVersion"]["id"]))[
-        "libraryDiff"
-    ]["changes"]
+    changes = (await carol(DIFF, a=published_id, b=review["activeVersion"]["id"]))["libraryDiff"][
+        "changes"
+    ]
     kinds = {c["name"]: c["kind"] for c in changes}
     assert kinds == {
         "yard-alpha": "UPGRADED",
@@ -201,7 +201,9 @@ async def test_lifecycle(people):
     assert (await bob.error(BUILD, id=env_id)).code == "FORBIDDEN"
 
     # The creator may keep improving a published environment; the org keeps version 5.
-    await alice(UPDATE, id=env_id, i={"pipLibraries": ["yard-beta", "yard-alpha==1.0", "yard-extra"]})
+    await alice(
+        UPDATE, id=env_id, i={"pipLibraries": ["yard-beta", "yard-alpha==1.0", "yard-extra"]}
+    )
     env, _ = await build(alice, env_id)
     assert env["status"] == "DRAFT" and env["publishedVersion"]["number"] == 5
     assert (await bob(ACTIVATE, id=env_id))["activateEnvironment"]["version"]["number"] == 5

@@ -100,7 +100,9 @@ class Client:
             yield messages()
 
 
-async def collect_log(client: Client, version_id: str, timeout: float = 120) -> list[dict[str, Any]]:
+async def collect_log(
+    client: Client, version_id: str, timeout: float = 120
+) -> list[dict[str, Any]]:
     """Every buildLog line of a version until the subscription completes."""
     lines: list[dict[str, Any]] = []
 
