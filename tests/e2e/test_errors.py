@@ -146,7 +146,7 @@ async def test_not_found(people):
 
 async def test_invalid_state_and_forbidden(people):
     alice, bob, carol, erin = people.alice, people.bob, people.carol, people.erin
-    env = await create(alice, pipLibraries=["yard-alpha==1.0"])
+    env = await create(alice, pipLibraries=["yard-alpha==1.0", "yard-slow"])
     env_id = env["id"]
 
     # Saved: nothing to activate, submit or revert; nothing to review.
@@ -157,20 +157,24 @@ async def test_invalid_state_and_forbidden(people):
     error = await refused(alice, env_id, carol, DEPRECATE, id=env_id)
     assert error.code == "NOT_FOUND"
 
-    # While a build is queued or running: no second build, no edits, no activation.
+    # While a build is queued or running (yard-slow's index page answers after 3 s): no
+    # second build, no edits, no activation, no submission.
     version = (await alice(BUILD, id=env_id))["buildEnvironment"]
     assert version["status"] in ("QUEUED", "BUILDING")
-    in_progress = await get(alice, env_id)
-    if in_progress["status"] == "IN_PROGRESS":
-        for query, variables in [
-            (BUILD, {}),
-            (UPDATE, {"i": {"pipLibraries": ["yard-beta"]}}),
-            (ACTIVATE, {}),
-        ]:
-            error = await alice.error(query, id=env_id, **variables)
-            assert error.code == "INVALID_STATE", (query, error)
+    assert (await get(alice, env_id))["status"] == "IN_PROGRESS"
+    for query, variables in [
+        (BUILD, {}),
+        (UPDATE, {"i": {"pipLibraries": ["yard-beta"]}}),
+        (ACTIVATE, {}),
+        (SUBMIT, {}),
+        (REVERT, {"v": 1}),
+    ]:
+        # (not `refused`: the running build's log grows meanwhile)
+        error = await alice.error(query, id=env_id, **variables)
+        assert error.code == "INVALID_STATE", (query, error)
     env = await wait_built(alice, env_id)
     assert env["status"] == "DRAFT" and len(env["versions"]) == 1
+    assert env["pipLibraries"] == ["yard-alpha==1.0", "yard-slow"]
 
     # Review actions need an admin of the organization, and a pending environment.
     error = await refused(alice, env_id, carol, APPROVE, id=env_id)

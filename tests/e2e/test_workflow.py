@@ -208,3 +208,29 @@ async def test_lifecycle(people):
     assert env["status"] == "DRAFT" and env["publishedVersion"]["number"] == 5
     assert (await bob(ACTIVATE, id=env_id))["activateEnvironment"]["version"]["number"] == 5
     assert (await alice(ACTIVATE, id=env_id))["activateEnvironment"]["version"]["number"] == 6
+
+
+async def test_log_streams_live_while_building(people):
+    """Lines arrive while the build is still running, then the subscription completes."""
+    alice = people.alice
+    env = await create(alice, pipLibraries=["yard-slow"])
+    version = (await alice(BUILD, id=env["id"]))["buildEnvironment"]
+    seen_while_building: list[int] = []
+    lines = []
+    async with alice.subscription(
+        "subscription($v: ID!) { buildLog(versionId: $v) { number text } }", v=version["id"]
+    ) as messages:
+        async for payload in messages:
+            line = payload["data"]["buildLog"]
+            lines.append(line)
+            if len(lines) == 1:
+                current = await get(alice, env["id"])
+                if current["status"] == "IN_PROGRESS":
+                    seen_while_building.append(line["number"])
+                    # The version's log so far is readable over HTTP too.
+                    assert current["versions"][0]["log"].startswith(line["text"])
+    assert seen_while_building == [1]
+    env = await get(alice, env["id"])
+    assert env["status"] == "DRAFT"
+    assert [line["number"] for line in lines] == list(range(1, len(lines) + 1))
+    assert "\n".join(line["text"] for line in lines) == env["versions"][0]["log"]

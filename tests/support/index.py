@@ -10,6 +10,7 @@ import base64
 import hashlib
 import html
 import threading
+import time
 import zipfile
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -89,7 +90,18 @@ def write_index(root: Path, dists: Iterable[Dist]) -> Path:
     return root
 
 
+SLOW_PROJECT = "yard-slow"
+SLOW_SECONDS = 3.0
+
+
 class _QuietHandler(SimpleHTTPRequestHandler):
+    """Serves files; the page of SLOW_PROJECT answers late, so its builds stay in progress."""
+
+    def do_GET(self) -> None:
+        if f"/simple/{SLOW_PROJECT}/" in self.path:
+            time.sleep(SLOW_SECONDS)
+        super().do_GET()
+
     def log_message(self, format: str, *args: object) -> None:
         pass
 
@@ -117,4 +129,5 @@ CATALOGUE = [
     Dist("yard-gamma", "0.5", extras={"fast": ["yard-delta"]}),
     Dist("yard-delta", "3.1"),
     Dist("yard-extra", "1.0"),
+    Dist(SLOW_PROJECT, "1.0"),
 ]
