@@ -25,8 +25,11 @@ log = logging.getLogger("envyard")
 
 
 class EnvyardGraphQL(GraphQL[Context, None]):
-    def __init__(self, runtime_of: Any) -> None:
-        super().__init__(schema, keep_alive=True, keep_alive_interval=15)
+    def __init__(self, runtime_of: Any, allowed_origins: tuple[str, ...]) -> None:
+        # Browsers on other origins (a web frontend) must be listed to open a WebSocket.
+        super().__init__(
+            schema, keep_alive=True, keep_alive_interval=15, allowed_origins=allowed_origins
+        )
         self._runtime_of = runtime_of
 
     async def get_context(
@@ -56,7 +59,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         runtime: Runtime = request.app.state.runtime
         return runtime
 
-    graphql = EnvyardGraphQL(runtime_of)
+    graphql = EnvyardGraphQL(runtime_of, settings.allowed_origins)
     return Starlette(
         routes=[
             Route("/graphql", graphql),

@@ -28,6 +28,7 @@ class Settings:
     max_concurrent_builds: int
     pythons: tuple[str, ...]
     log_retention: float
+    allowed_origins: tuple[str, ...] = ()
 
     @property
     def envs_dir(self) -> Path:
@@ -69,6 +70,7 @@ class Settings:
             max_concurrent_builds=int(_positive_float(env, "ENVYARD_MAX_CONCURRENT_BUILDS", 2)),
             pythons=tuple(p for p in env.get("ENVYARD_PYTHONS", "").split(os.pathsep) if p),
             log_retention=_positive_float(env, "ENVYARD_LOG_RETENTION", 300.0),
+            allowed_origins=tuple(env.get("ENVYARD_ALLOWED_ORIGINS", "").split()),
         )
 
 

@@ -254,3 +254,22 @@ async def test_conda_libraries_fail_clearly_with_local_builder(people):
     assert (await people.alice.error(ACTIVATE, id=env["id"])).code == "INVALID_STATE"
     error = await refused(people.alice, env["id"], people.alice, SUBMIT, id=env["id"])
     assert error.code == "INVALID_STATE"
+
+
+async def test_cross_origin_websocket_refused(server):
+    import websockets
+
+    with pytest.raises(websockets.InvalidStatus):
+        async with websockets.connect(
+            server.ws_url,
+            subprotocols=["graphql-transport-ws"],
+            origin="http://elsewhere.example",
+        ):
+            pass
+    # Same origin (GraphiQL served by envyard itself) is accepted.
+    async with websockets.connect(
+        server.ws_url,
+        subprotocols=["graphql-transport-ws"],
+        origin=f"http://127.0.0.1:{server.port}",
+    ):
+        pass
