@@ -1,4 +1,4 @@
-"""envyard serve | user add | export-schema."""
+"""envyard serve | worker | user add | export-schema."""
 
 from __future__ import annotations
 
@@ -61,6 +61,19 @@ def _user_add(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    if not settings.redis_url:
+        print(
+            "envyard: envyard worker needs ENVYARD_REDIS_URL (the distributed mode)",
+            file=sys.stderr,
+        )
+        return 2
+    from workers.settings import make_worker
+
+    make_worker(settings).run()
+    return 0
+
+
 def _export_schema(args: argparse.Namespace, settings: Settings | None) -> int:
     from strawberry.printer import print_schema
 
@@ -79,6 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--log-level", default="info")
     serve.set_defaults(run=_serve)
+
+    worker = commands.add_parser("worker", help="run builds from the Redis queue (distributed)")
+    worker.set_defaults(run=_worker)
 
     user = commands.add_parser("user", help="manage users").add_subparsers(
         dest="user_command", required=True

@@ -18,7 +18,7 @@ from tortoise.contrib.starlette import RegisterTortoise
 from app.db.config import tortoise_config
 from app.graphql.context import Context
 from app.graphql.schema import schema
-from app.services.runtime import Runtime, migrate_database, standalone_runtime
+from app.services.runtime import Runtime, migrate_database, open_runtime
 from app.settings import Settings
 
 log = logging.getLogger("envyard")
@@ -50,7 +50,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await migrate_database(settings)
         async with (
             RegisterTortoise(app, config=tortoise_config(settings.database_url)),
-            standalone_runtime(settings) as runtime,
+            open_runtime(settings, "api") as runtime,
         ):
             app.state.runtime = runtime
             yield

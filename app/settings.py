@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
 DEFAULT_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
+DEFAULT_DOCKER_IMAGES = tuple((f"python:3.{m}", f"python:3.{m}-slim") for m in range(10, 15))
+_BASE_NAME = re.compile(r"python:3\.[0-9]{1,2}")
+_IMAGE_REF = re.compile(r"[a-z0-9][a-z0-9._/:@-]{0,254}")
 
 
 class SettingsError(ValueError):
@@ -29,6 +33,15 @@ class Settings:
     pythons: tuple[str, ...]
     log_retention: float
     allowed_origins: tuple[str, ...] = ()
+    queue_name: str = "envyard:queue"
+    stale_build_after: float = 120.0
+    docker_host: str | None = None
+    docker_images: tuple[tuple[str, str], ...] = DEFAULT_DOCKER_IMAGES
+
+    @property
+    def heartbeat_interval(self) -> float:
+        """How often a running build proves it is alive: well inside the stale bound."""
+        return max(0.2, min(10.0, self.stale_build_after / 4))
 
     @property
     def envs_dir(self) -> Path:
@@ -71,6 +84,10 @@ class Settings:
             pythons=tuple(p for p in env.get("ENVYARD_PYTHONS", "").split(os.pathsep) if p),
             log_retention=_positive_float(env, "ENVYARD_LOG_RETENTION", 300.0),
             allowed_origins=tuple(env.get("ENVYARD_ALLOWED_ORIGINS", "").split()),
+            queue_name=env.get("ENVYARD_QUEUE_NAME") or "envyard:queue",
+            stale_build_after=_positive_float(env, "ENVYARD_STALE_BUILD_AFTER", 120.0),
+            docker_host=env.get("ENVYARD_DOCKER_HOST") or None,
+            docker_images=_docker_images(env.get("ENVYARD_DOCKER_IMAGES")),
         )
 
 
@@ -99,3 +116,18 @@ def _check_index_url(name: str, url: str) -> None:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https", "file") or any(c.isspace() for c in url):
         raise SettingsError(f"{name} must be an http(s):// or file:// URL, not {url!r}")
+
+
+def _docker_images(raw: str | None) -> tuple[tuple[str, str], ...]:
+    """`python:3.11=registry/image:tag python:3.12=...`: base environment -> Docker image."""
+    if not raw:
+        return DEFAULT_DOCKER_IMAGES
+    pairs = []
+    for item in raw.split():
+        name, sep, image = item.partition("=")
+        if not sep or not _BASE_NAME.fullmatch(name) or not _IMAGE_REF.fullmatch(image):
+            raise SettingsError(
+                f"ENVYARD_DOCKER_IMAGES: {item!r} is not python:3.N=<image reference>"
+            )
+        pairs.append((name, image))
+    return tuple(pairs)

@@ -120,6 +120,9 @@ class LocalBuilder:
         if env_dir.is_relative_to(self._settings.envs_dir) and env_dir.exists():
             await asyncio.to_thread(shutil.rmtree, env_dir, True)
 
+    async def aclose(self) -> None:
+        """Nothing held open between builds."""
+
     async def _installed(self, python: Path) -> list[Package]:
         out = await _capture(
             [self._uv, "pip", "list", "--no-config", "--python", str(python), "--format", "json"],

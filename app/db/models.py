@@ -83,6 +83,8 @@ class Version(Model):
     log = fields.TextField(default="")
     created_at = fields.DatetimeField(auto_now_add=True)
     started_at = fields.DatetimeField(null=True)
+    # Written by the running build every few seconds; a stale one means its worker died.
+    heartbeat_at = fields.DatetimeField(null=True)
     finished_at = fields.DatetimeField(null=True)
 
     class Meta:

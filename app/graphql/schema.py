@@ -25,8 +25,8 @@ from app.graphql.types import (
     User,
     Version,
 )
+from app.services import builds, logs
 from app.services import environments as envs
-from app.services import logs
 
 
 def _given(value: Any) -> Any:
@@ -135,6 +135,14 @@ class Mutation:
     async def deprecate_environment(self, info: Info, id: strawberry.ID) -> Environment:
         user = await info.context.user()
         return Environment.of(await envs.deprecate_environment(user, id))
+
+    @strawberry.mutation(
+        description="Stop a queued or running build; the version ends FAILED, saying who "
+        "cancelled it."
+    )
+    async def cancel_build(self, info: Info, version_id: strawberry.ID) -> Version:
+        user = await info.context.user()
+        return Version.of(await builds.cancel_build(info.context.runtime, user, version_id))
 
     @strawberry.mutation
     async def activate_environment(self, info: Info, id: strawberry.ID) -> Activation:

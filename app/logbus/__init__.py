@@ -15,7 +15,7 @@ def log_key(version_id: int, attempt: int) -> str:
 
 class LogBus(Protocol):
     async def append(self, key: str, text: str) -> int:
-        """Add one line; returns its number (1, 2, 3, ...)."""
+        """Add one line; returns its number (1, 2, 3, ...). Lines after close are dropped."""
         ...
 
     async def close(self, key: str) -> None:

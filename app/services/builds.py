@@ -1,22 +1,37 @@
-"""Running one build attempt of a version: the job body, shared by every queue."""
+"""Running one build attempt of a version: the job body, shared by every queue.
+
+A build proves it is alive by writing `heartbeat_at` every few seconds. The watchdog, which
+runs in every API and worker process, fails builds whose heartbeat is older than
+ENVYARD_STALE_BUILD_AFTER (their worker was killed). A build whose version stops being
+BUILDING (cancelled, or declared stale) notices at its next heartbeat and stops.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import Sequence
 from dataclasses import asdict
+from datetime import timedelta
+from typing import Any
 
+from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from app.builders import BuildFailed, BuildRequest, BuildResult, Built
-from app.db.models import Environment, Version
+from app.db.models import Environment, User, Version
+from app.domain import access
+from app.domain.errors import InvalidState
 from app.domain.requirements import PackageManager, parse_libraries
 from app.domain.statuses import Action, EnvironmentStatus, VersionStatus, transition
 from app.logbus import log_key
-from app.services.environments import now, packages_of
+from app.services.environments import actor, facts, get_version, now, packages_of
 from app.services.runtime import Runtime
 
 log = logging.getLogger(__name__)
+
+RUNNING = (VersionStatus.QUEUED, VersionStatus.BUILDING)
 
 
 async def _request(version: Version, env: Environment) -> BuildRequest:
@@ -46,113 +61,185 @@ async def _request(version: Version, env: Environment) -> BuildRequest:
     )
 
 
+class _Log:
+    """The attempt's lines: kept for the database and published on the log bus."""
+
+    def __init__(self, rt: Runtime, version: Version) -> None:
+        self.rt = rt
+        self.key = log_key(version.id, version.attempt)
+        self.lines: list[str] = []
+
+    async def emit(self, text: str) -> None:
+        for line in text.splitlines() or [""]:
+            self.lines.append(line)
+            await self.rt.logbus.append(self.key, line)
+
+
+async def _execute(rt: Runtime, version: Version, env: Environment, out: _Log) -> BuildResult:
+    await out.emit(
+        f"Build of {env.short_name} version {version.number} started ({rt.builder.kind} builder)"
+    )
+    async with asyncio.timeout(rt.settings.build_timeout):
+        request = await _request(version, env)
+        if version.reverted_from is None:
+            return await rt.builder.build(request, out.emit)
+        target = await Version.get(environment_id=env.id, number=version.reverted_from)
+        await out.emit(f"Reverting to version {target.number}")
+        return await rt.builder.revert(
+            request, Built(target.location or "", packages_of(target)), out.emit
+        )
+
+
+async def _heartbeat(rt: Runtime, version_id: int, attempt: int) -> None:
+    """Returns when the version is no longer this attempt's BUILDING version."""
+    while True:
+        await asyncio.sleep(rt.settings.heartbeat_interval)
+        alive = await Version.filter(
+            id=version_id, attempt=attempt, status=VersionStatus.BUILDING
+        ).update(heartbeat_at=now())
+        if not alive:
+            return
+
+
 async def run_build(rt: Runtime, version_id: int, attempt: int) -> None:
     """Build one attempt of a version. Safe to run twice: only a QUEUED attempt is claimed."""
+    started = now()
     claimed = await Version.filter(
         id=version_id, attempt=attempt, status=VersionStatus.QUEUED
-    ).update(status=VersionStatus.BUILDING, started_at=now())
+    ).update(status=VersionStatus.BUILDING, started_at=started, heartbeat_at=started)
     if claimed != 1:
         log.info("version %s attempt %s is not queued; nothing to do", version_id, attempt)
         return
     version = await Version.get(id=version_id).prefetch_related("environment")
     env = version.environment
-    key = log_key(version_id, attempt)
-    lines: list[str] = []
-
-    async def emit(text: str) -> None:
-        for line in text.splitlines() or [""]:
-            lines.append(line)
-            await rt.logbus.append(key, line)
-
-    result: BuildResult | None = None
+    out = _Log(rt, version)
+    work = asyncio.create_task(_execute(rt, version, env, out))
+    alive = asyncio.create_task(_heartbeat(rt, version_id, attempt))
     try:
-        await emit(
-            f"Build of {env.short_name} version {version.number} started "
-            f"({rt.builder.kind} builder)"
-        )
-        async with asyncio.timeout(rt.settings.build_timeout):
-            request = await _request(version, env)
-            if version.reverted_from is not None:
-                target = await Version.get(environment_id=env.id, number=version.reverted_from)
-                await emit(f"Reverting to version {target.number}")
-                result = await rt.builder.revert(
-                    request, Built(target.location or "", packages_of(target)), emit
-                )
-            else:
-                result = await rt.builder.build(request, emit)
-        await emit(f"Build succeeded: version {version.number} is ready")
-    except BuildFailed as exc:
-        await emit(f"Build failed: {exc}")
-    except TimeoutError:
-        await emit(
-            f"Build failed: it ran longer than {rt.settings.build_timeout:g} s "
-            "(ENVYARD_BUILD_TIMEOUT)"
-        )
+        await asyncio.wait({work, alive}, return_when=asyncio.FIRST_COMPLETED)
     except asyncio.CancelledError:
+        await _stop(work, alive)
         await _finish(
-            rt,
-            version,
-            env,
-            lines,
-            None,
-            "Build failed: it was cancelled because the server is stopping",
+            rt, version, out, None, "it was stopped before it ended (its worker shut down)"
         )
         raise
+    if not work.done():  # finished elsewhere: cancelled, or declared stale
+        await _stop(work, alive)
+        return
+    await _stop(alive)
+    result, failure = None, None
+    try:
+        result = work.result()
+    except BuildFailed as exc:
+        failure = str(exc)
+    except TimeoutError:
+        failure = f"it ran longer than {rt.settings.build_timeout:g} s (ENVYARD_BUILD_TIMEOUT)"
     except Exception as exc:
         log.exception("build of version %s failed unexpectedly", version_id)
-        await emit(f"Build failed: internal error ({type(exc).__name__}: {exc})")
-    await _finish(rt, version, env, lines, result, None)
+        failure = f"internal error ({type(exc).__name__}: {exc})"
+    await _finish(rt, version, out, result, failure)
+
+
+async def _stop(*tasks: asyncio.Task[Any]) -> None:
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def _finish(
-    rt: Runtime,
-    version: Version,
-    env: Environment,
-    lines: list[str],
-    result: BuildResult | None,
-    last_line: str | None,
+    rt: Runtime, version: Version, out: _Log, result: BuildResult | None, failure: str | None
 ) -> None:
-    key = log_key(version.id, version.attempt)
-    if last_line is not None:
-        lines.append(last_line)
-        await rt.logbus.append(key, last_line)
-    succeeded = result is not None
-    action = Action.BUILD_SUCCEEDED if succeeded else Action.BUILD_FAILED
+    if result is not None:
+        await out.emit(f"Build succeeded: version {version.number} is ready")
+    else:
+        await out.emit(f"Build failed: {failure}")
+    action = Action.BUILD_SUCCEEDED if result is not None else Action.BUILD_FAILED
     async with in_transaction():
-        await Version.filter(
+        updated = await Version.filter(
             id=version.id, attempt=version.attempt, status=VersionStatus.BUILDING
         ).update(
-            status=VersionStatus.SUCCEEDED if succeeded else VersionStatus.FAILED,
+            status=VersionStatus.SUCCEEDED if result is not None else VersionStatus.FAILED,
             packages=[asdict(p) | {"manager": p.manager.value} for p in result.packages]
-            if result
+            if result is not None
             else [],
-            location=result.location if result else None,
-            log="\n".join(lines),
+            location=result.location if result is not None else None,
+            log="\n".join(out.lines),
             finished_at=now(),
         )
-        await Environment.filter(id=env.id, status=EnvironmentStatus.IN_PROGRESS).update(
-            status=transition(action, EnvironmentStatus.IN_PROGRESS), updated_at=now()
-        )
-    await rt.logbus.close(key)
+        if updated:
+            await _environment_after_build(version.environment_id, action)
+    await rt.logbus.close(out.key)
+
+
+async def _environment_after_build(env_id: int, action: Action) -> None:
+    await Environment.filter(id=env_id, status=EnvironmentStatus.IN_PROGRESS).update(
+        status=transition(action, EnvironmentStatus.IN_PROGRESS), updated_at=now()
+    )
+
+
+async def fail_versions(rt: Runtime, versions: Sequence[Version], reason: str) -> int:
+    """Fail queued or building versions from outside their build; returns how many."""
+    failed = 0
+    for version in versions:
+        key = log_key(version.id, version.attempt)
+        lines = await rt.logbus.lines(key)
+        text = "\n".join(lines) if lines else version.log
+        note = f"Build failed: {reason}"
+        async with in_transaction():
+            updated = await Version.filter(
+                id=version.id, attempt=version.attempt, status__in=RUNNING
+            ).update(
+                status=VersionStatus.FAILED,
+                log=f"{text}\n{note}" if text else note,
+                finished_at=now(),
+            )
+            if updated:
+                await _environment_after_build(version.environment_id, Action.BUILD_FAILED)
+        if updated:
+            failed += 1
+            await rt.logbus.append(key, note)
+            await rt.logbus.close(key)
+    return failed
 
 
 async def fail_interrupted(rt: Runtime, reason: str) -> int:
-    """Mark builds that cannot finish any more (their process is gone) as failed."""
+    """Standalone start: builds of the previous process cannot resume."""
+    return await fail_versions(rt, await Version.filter(status__in=RUNNING), reason)
+
+
+async def fail_stale(rt: Runtime) -> int:
+    """Fail builds whose worker stopped writing heartbeats."""
+    bound = rt.settings.stale_build_after
+    cutoff = now() - timedelta(seconds=bound)
     stale = await Version.filter(
-        status__in=[VersionStatus.QUEUED, VersionStatus.BUILDING]
-    ).prefetch_related("environment")
-    for version in stale:
-        note = f"Build failed: {reason}"
-        log_text = f"{version.log}\n{note}" if version.log else note
-        async with in_transaction():
-            updated = await Version.filter(
-                id=version.id, attempt=version.attempt, status=version.status
-            ).update(status=VersionStatus.FAILED, log=log_text, finished_at=now())
-            if updated:
-                await Environment.filter(
-                    id=version.environment_id, status=EnvironmentStatus.IN_PROGRESS
-                ).update(
-                    status=transition(Action.BUILD_FAILED, EnvironmentStatus.IN_PROGRESS),
-                    updated_at=now(),
-                )
-    return len(stale)
+        Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, started_at__lt=cutoff),
+        status=VersionStatus.BUILDING,
+    )
+    return await fail_versions(
+        rt, stale, f"its worker stopped responding (no heartbeat for {bound:g} s); build again"
+    )
+
+
+async def watch_stale(rt: Runtime) -> None:
+    """The watchdog loop; every API and worker process runs one."""
+    while True:
+        await asyncio.sleep(rt.settings.heartbeat_interval)
+        try:
+            count = await fail_stale(rt)
+        except Exception:
+            log.exception("the stale-build watchdog failed; trying again")
+            continue
+        if count:
+            log.warning("failed %d build(s) whose worker stopped responding", count)
+
+
+async def cancel_build(rt: Runtime, user: User, version_id: str) -> Version:
+    version = await get_version(user, version_id)
+    access.require_creator(actor(user), facts(version.environment), "cancel builds of")
+    if version.status.finished:
+        raise InvalidState("This build has already ended.")
+    if not await fail_versions(rt, [version], f"cancelled by {user.username}"):
+        raise InvalidState("This build ended while it was being cancelled.")
+    with contextlib.suppress(Exception):  # the heartbeat check stops it anyway
+        await rt.queue.cancel(version.id, version.attempt)
+    return await Version.get(id=version.id)

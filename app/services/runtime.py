@@ -1,10 +1,17 @@
-"""The shared parts a process needs: settings, database, builder, log bus, build queue."""
+"""The shared parts a process needs: settings, database, builder, log bus, build queue.
+
+Standalone (no ENVYARD_REDIS_URL): builds run as tasks in the API process, logs live in its
+memory. Distributed: builds are arq jobs run by `envyard worker`, logs go through Redis
+Streams. Every process runs the stale-build watchdog.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Literal
 
 from tortoise import Tortoise
 from tortoise.migrations.api import migrate
@@ -14,7 +21,9 @@ from app.db.config import tortoise_config
 from app.domain.environments import BaseEnvironment
 from app.logbus import LogBus
 from app.services.queue import BuildQueue
-from app.settings import Settings, SettingsError
+from app.settings import Settings
+
+Role = Literal["api", "worker"]
 
 
 @dataclass
@@ -24,16 +33,22 @@ class Runtime:
     logbus: LogBus
     queue: BuildQueue = field(repr=False)
 
+    @property
+    def distributed(self) -> bool:
+        return self.settings.redis_url is not None
+
     async def base_environments(self) -> list[BaseEnvironment]:
         return await self.builder.base_environments()
 
 
 def make_builder(settings: Settings) -> Builder:
-    if settings.builder == "local":
-        from app.builders.local import LocalBuilder
+    if settings.builder == "docker":
+        from app.builders.docker import DockerBuilder
 
-        return LocalBuilder(settings)
-    raise SettingsError(f"ENVYARD_BUILDER={settings.builder!r} is not available in this release")
+        return DockerBuilder(settings)
+    from app.builders.local import LocalBuilder
+
+    return LocalBuilder(settings)
 
 
 async def migrate_database(settings: Settings) -> None:
@@ -44,9 +59,10 @@ async def migrate_database(settings: Settings) -> None:
 
 
 @contextlib.asynccontextmanager
-async def database(settings: Settings) -> AsyncIterator[None]:
-    """Migrate, then hold the ORM open for the block (CLI commands and workers)."""
-    await migrate_database(settings)
+async def database(settings: Settings, *, migrate: bool = True) -> AsyncIterator[None]:
+    """Hold the ORM open for the block (CLI commands and workers); migrate first if asked."""
+    if migrate:
+        await migrate_database(settings)
     await Tortoise.init(config=tortoise_config(settings.database_url))
     try:
         yield
@@ -55,24 +71,44 @@ async def database(settings: Settings) -> AsyncIterator[None]:
 
 
 @contextlib.asynccontextmanager
-async def standalone_runtime(settings: Settings) -> AsyncIterator[Runtime]:
-    """Builds run in this process; logs live in its memory. The ORM must already be open."""
-    from app.logbus.memory import MemoryLogBus
+async def open_runtime(settings: Settings, role: Role) -> AsyncIterator[Runtime]:
+    """The runtime of an API or worker process. The ORM must already be open."""
     from app.services import builds
-    from app.services.queue import InProcessQueue
+    from app.services.queue import ArqQueue, InProcessQueue
 
     builder = make_builder(settings)
+    logbus: LogBus
+    queue: BuildQueue
     runtime: Runtime
+    if settings.redis_url:
+        from app.logbus.redis import RedisLogBus
 
-    async def run(version_id: int, attempt: int) -> None:
-        await builds.run_build(runtime, version_id, attempt)
+        logbus = RedisLogBus(
+            settings.redis_url,
+            retention=settings.log_retention,
+            max_build_seconds=settings.build_timeout,
+        )
+        queue = await ArqQueue.connect(settings.redis_url, settings.queue_name)
+        runtime = Runtime(settings, builder, logbus, queue)
+    else:
+        from app.logbus.memory import MemoryLogBus
 
-    queue = InProcessQueue(run, settings.max_concurrent_builds)
-    runtime = Runtime(settings, builder, MemoryLogBus(settings.log_retention), queue)
-    # Builds that were running when this process last stopped cannot resume.
-    await builds.fail_interrupted(runtime, "the server stopped while this build was running")
+        async def run(version_id: int, attempt: int) -> None:
+            await builds.run_build(runtime, version_id, attempt)
+
+        logbus = MemoryLogBus(settings.log_retention)
+        queue = InProcessQueue(run, settings.max_concurrent_builds)
+        runtime = Runtime(settings, builder, logbus, queue)
+        if role == "api":  # builds of this process's previous life cannot resume
+            await builds.fail_interrupted(
+                runtime, "the server stopped while this build was running"
+            )
+    watchdog = asyncio.create_task(builds.watch_stale(runtime), name="stale-build-watchdog")
     try:
         yield runtime
     finally:
+        watchdog.cancel()
+        await asyncio.gather(watchdog, return_exceptions=True)
         await queue.aclose()
-        await runtime.logbus.aclose()
+        await logbus.aclose()
+        await builder.aclose()
