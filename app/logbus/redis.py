@@ -1,6 +1,6 @@
 """Build logs through Redis Streams, for API and worker processes on any number of hosts.
 
-The worker XADDs each line to `envyard:log:<version>:<attempt>` and an end entry when the
+The worker XADDs each line to `<namespace>:log:<version>:<attempt>` and an end entry when the
 build ends. A reader in each API process XREADs the stream once (BLOCK from the last id it
 saw, never `$`) and fans the lines out to that process's subscribers through the in-memory
 bus, so 200 subscribers cost one blocking read, and a late joiner replays from line 1.
@@ -26,12 +26,10 @@ END = "end"
 BLOCK_MS = 1000
 
 
-def stream_name(key: str) -> str:
-    return f"envyard:log:{key}"
-
-
 class RedisLogBus:
-    def __init__(self, url: str, *, retention: float, max_build_seconds: float) -> None:
+    def __init__(
+        self, url: str, *, namespace: str, retention: float, max_build_seconds: float
+    ) -> None:
         # socket_timeout=None: blocking XREADs must not hit a client-side timeout.
         self._redis: Redis = Redis.from_url(url, decode_responses=True, socket_timeout=None)
         self._retention = int(retention)
@@ -41,16 +39,21 @@ class RedisLogBus:
         self._readers: dict[str, asyncio.Task[None]] = {}
         self._followers: dict[str, int] = {}
         self._positions: dict[str, str] = {}
+        self._namespace = namespace
+
+    def stream(self, key: str) -> str:
+        """One deployment's streams live under its namespace (ENVYARD_QUEUE_NAME)."""
+        return f"{self._namespace}:log:{key}"
 
     # -- writing (workers) ---------------------------------------------------------------
 
     async def append(self, key: str, text: str) -> int:
         number = self._numbers.get(key)
         if number is None:  # first line from this process: continue the stream's numbering
-            number = await self._redis.xlen(stream_name(key))
+            number = await self._redis.xlen(self.stream(key))
         number += 1
         self._numbers[key] = number
-        name = stream_name(key)
+        name = self.stream(key)
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.xadd(name, {"n": number, "text": text})
             if number == 1:
@@ -59,7 +62,7 @@ class RedisLogBus:
         return number
 
     async def close(self, key: str) -> None:
-        name = stream_name(key)
+        name = self.stream(key)
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.xadd(name, {END: "1"})
             pipe.expire(name, self._retention)
@@ -69,7 +72,7 @@ class RedisLogBus:
     # -- reading (API processes) ---------------------------------------------------------
 
     async def lines(self, key: str) -> list[str] | None:
-        entries = await self._redis.xrange(stream_name(key))
+        entries = await self._redis.xrange(self.stream(key))
         if not entries:
             return None
         return [text for _, text in _lines(entries)]
@@ -89,7 +92,7 @@ class RedisLogBus:
 
     async def _read(self, key: str) -> None:
         """Copy the stream into the local bus until its end entry or its last follower leaves."""
-        name = stream_name(key)
+        name = self.stream(key)
         last = self._positions.get(key, "0-0")
         try:
             while key in self._followers:

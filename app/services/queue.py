@@ -1,8 +1,11 @@
 """Where builds wait for a builder: tasks in this process (standalone) or arq jobs (distributed).
 
 Jobs are enqueued by name, so the API never imports worker code. A job's id is fixed per
-version attempt (`build:<version id>:<attempt>`): the same attempt enqueued twice runs once,
-and a rebuilt failed version (a new attempt) is not blocked by the kept result of the last.
+version attempt (`<namespace>:build:<version id>:<attempt>`): the same attempt enqueued twice
+runs once, and a rebuilt failed version (a new attempt) is not blocked by the kept result of
+the last. The namespace (ENVYARD_QUEUE_NAME) matters because arq's job keys are global to a
+Redis database: without it two deployments (or test runs) sharing Redis block each other's
+version ids.
 """
 
 from __future__ import annotations
@@ -23,8 +26,8 @@ BuildRunner = Callable[[int, int], Awaitable[None]]
 BUILD_JOB = "build_version"
 
 
-def job_id(version_id: int, attempt: int) -> str:
-    return f"build:{version_id}:{attempt}"
+def job_id(version_id: int, attempt: int, namespace: str = "") -> str:
+    return f"{namespace}{':' if namespace else ''}build:{version_id}:{attempt}"
 
 
 class BuildQueue(Protocol):
@@ -85,12 +88,14 @@ class ArqQueue:
         return cls(pool, queue_name)
 
     async def enqueue(self, version_id: int, attempt: int) -> None:
-        await self._pool.enqueue_job(
-            BUILD_JOB, version_id, attempt, _job_id=job_id(version_id, attempt)
-        )
+        name = job_id(version_id, attempt, self._queue_name)
+        job = await self._pool.enqueue_job(BUILD_JOB, version_id, attempt, _job_id=name)
+        if job is None:  # this very attempt is already queued: that job will build it
+            log.info("job %s exists already; not enqueued again", name)
 
     async def cancel(self, version_id: int, attempt: int) -> None:
-        job = Job(job_id(version_id, attempt), self._pool, _queue_name=self._queue_name)
+        name = job_id(version_id, attempt, self._queue_name)
+        job = Job(name, self._pool, _queue_name=self._queue_name)
         with contextlib.suppress(TimeoutError, asyncio.TimeoutError):
             await job.abort(timeout=5)
 

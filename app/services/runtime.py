@@ -85,6 +85,7 @@ async def open_runtime(settings: Settings, role: Role) -> AsyncIterator[Runtime]
 
         logbus = RedisLogBus(
             settings.redis_url,
+            namespace=settings.queue_name,
             retention=settings.log_retention,
             max_build_seconds=settings.build_timeout,
         )

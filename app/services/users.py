@@ -12,7 +12,9 @@ from tortoise.transactions import in_transaction
 from app.db.models import Organization, User
 from app.domain.errors import BadUserInput
 
-NAME = re.compile(r"^[a-z][a-z0-9_.-]{0,63}$")
+# Also a valid Docker repository path component: images are envyard/<org>/<short name>.
+NAME = re.compile(r"[a-z][a-z0-9]*(?:[._-][a-z0-9]+)*")
+MAX_NAME = 64
 DEFAULT_ORG = "default"
 DEFAULT_ADMIN = "admin"
 

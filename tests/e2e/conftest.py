@@ -1,26 +1,61 @@
-"""A real envyard server (uvicorn) per database backend, with users in two organizations."""
+"""A real envyard deployment per mode, with users in two organizations.
+
+- sqlite, postgres: standalone `envyard serve` (uvicorn), builds with uv on this host;
+- distributed: two API processes and two `envyard worker` processes sharing PostgreSQL and
+  Redis, building Docker images.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import pytest
 
 from tests.support.client import Client
-from tests.support.server import Server, base_env, database_url, run_server
+from tests.support.docker import BASE_IMAGE, require_docker
+from tests.support.server import (
+    Server,
+    base_env,
+    database_url,
+    distributed_env,
+    run_server,
+    start_worker,
+    stop_worker,
+)
 
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="session", params=["sqlite", "postgres"])
+def _in_thread(coroutine_function) -> None:  # type: ignore[no-untyped-def]
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, coroutine_function()).result()
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgres", "distributed"])
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, index_url: str
 ) -> Iterator[Server]:
-    data_dir = tmp_path_factory.mktemp(f"data-{request.param}")
-    for url in database_url(request.param, data_dir):
-        with run_server(base_env(data_dir, url, index_url)) as running:
-            yield running
+    mode = request.param
+    data_dir = tmp_path_factory.mktemp(f"data-{mode}")
+    if mode != "distributed":
+        for url in database_url(mode, data_dir):
+            with run_server(base_env(data_dir, url, index_url)) as running:
+                yield running
+        return
+    _in_thread(require_docker)
+    for url in database_url("postgres", data_dir):
+        env = distributed_env(base_env(data_dir, url, index_url), BASE_IMAGE)
+        with run_server(env) as api, run_server(env) as peer:
+            api.mode, api.peer = "distributed", peer
+            api.workers = [start_worker(env), start_worker(env)]
+            try:
+                yield api
+            finally:
+                for worker in api.workers:
+                    stop_worker(worker)
 
 
 @dataclass

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.client import Client, GraphQLErrors
+from tests.support.client import Client, GraphQLErrors, collect_log
 from tests.support.ops import (
     ACTIVATE,
     APPROVE,
@@ -245,12 +245,12 @@ async def test_concurrent_builds_make_one_version(people):
     assert env["status"] == "DRAFT"
 
 
-async def test_conda_libraries_fail_clearly_with_local_builder(people):
+async def test_conda_libraries_fail_clearly(people):
     env = await create(people.alice, condaLibraries=["numpy=1.26"], pipLibraries=["yard-alpha"])
     assert env["condaLibraries"] == ["numpy=1.26"]
     env, lines = await build(people.alice, env["id"])
     assert env["status"] == "FAILED"
-    assert "conda installs are not yet available with the local builder" in lines[-1]["text"]
+    assert "conda installs are not yet available with the" in lines[-1]["text"]
     assert (await people.alice.error(ACTIVATE, id=env["id"])).code == "INVALID_STATE"
     error = await refused(people.alice, env["id"], people.alice, SUBMIT, id=env["id"])
     assert error.code == "INVALID_STATE"
@@ -273,3 +273,27 @@ async def test_cross_origin_websocket_refused(server):
         origin=f"http://127.0.0.1:{server.port}",
     ):
         pass
+
+
+async def test_cancel_build(people):
+    alice = people.alice
+    env = await create(alice, pipLibraries=["yard-slow"])
+    version = (await alice(BUILD, id=env["id"]))["buildEnvironment"]
+    cancel = "mutation($v: ID!) { cancelBuild(versionId: $v) { id number status log } }"
+    assert (await people.bob.error(cancel, v=version["id"])).code == "NOT_FOUND"
+    log_task = asyncio.create_task(collect_log(alice, version["id"]))
+    cancelled = (await alice(cancel, v=version["id"]))["cancelBuild"]
+    assert cancelled["status"] == "FAILED"
+    assert cancelled["log"].splitlines()[-1] == "Build failed: cancelled by alice"
+    lines = await log_task  # the subscription completes
+    assert lines[-1]["text"] == "Build failed: cancelled by alice"
+    env = await get(alice, env["id"])
+    assert env["status"] == "FAILED"
+    error = await refused(alice, env["id"], alice, cancel, v=version["id"])
+    assert error.code == "INVALID_STATE"  # it has ended
+    # The cancelled build does not come back to life; the next build reuses the number.
+    await asyncio.sleep(1)
+    assert (await get(alice, env["id"]))["versions"][0]["log"] == cancelled["log"]
+    env, _ = await build(alice, env["id"])
+    assert env["status"] == "DRAFT"
+    assert [(v["number"], v["status"]) for v in env["versions"]] == [(1, "SUCCEEDED")]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import subprocess
+import asyncio
+from asyncio.subprocess import PIPE
 from typing import Any
 
 import pytest
 
 from tests.support.client import collect_log
+from tests.support.docker import run_in_image
 from tests.support.ops import (
     ACTIVATE,
     APPROVE,
@@ -29,15 +31,23 @@ pytestmark = pytest.mark.e2e
 
 
 def installed(version: dict[str, Any]) -> dict[str, str]:
-    return {p["name"]: p["version"] for p in version["packages"]}
+    """The test packages a version holds (Docker images also hold pip and setuptools)."""
+    return {p["name"]: p["version"] for p in version["packages"] if p["name"].startswith("yard-")}
 
 
-def imports(python: str, *modules: str) -> list[str]:
-    """Run the activated interpreter: each module's __version__."""
+async def imports(activation: dict[str, Any], *modules: str) -> list[str]:
+    """Run the activated environment (its interpreter, or a container of its image): each
+    module's __version__."""
     code = "; ".join(f"import {m}; print({m}.__version__)" for m in modules)
-    result = subprocess.run([python, "-c", code], capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr
-    return result.stdout.split()
+    if activation["image"]:
+        assert activation["pythonPath"] is None
+        return (await run_in_image(activation["image"], "python", "-c", code)).split()
+    process = await asyncio.create_subprocess_exec(
+        activation["pythonPath"], "-c", code, stdout=PIPE, stderr=PIPE
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 0, err.decode()
+    return out.decode().split()
 
 
 async def test_lifecycle(people):
@@ -80,8 +90,8 @@ async def test_lifecycle(people):
     assert await collect_log(alice, v1["id"]) == lines
 
     activation = (await alice(ACTIVATE, id=env_id))["activateEnvironment"]
-    assert activation["version"]["number"] == 1 and activation["image"] is None
-    assert imports(activation["pythonPath"], "yard_beta", "yard_alpha", "yard_delta") == [
+    assert activation["version"]["number"] == 1
+    assert await imports(activation, "yard_beta", "yard_alpha", "yard_delta") == [
         "1.0",
         "2.0",
         "3.1",
@@ -111,7 +121,7 @@ async def test_lifecycle(people):
     assert "yard-missing" in v3["log"]
     activation = (await alice(ACTIVATE, id=env_id))["activateEnvironment"]
     assert activation["version"]["number"] == 2
-    assert imports(activation["pythonPath"], "yard_extra") == ["1.0"]
+    assert await imports(activation, "yard_extra") == ["1.0"]
 
     # The next build reuses number 3; its log replaces the failed attempt's.
     await alice(UPDATE, id=env_id, i={"pipLibraries": ["yard-extra", "yard-alpha==1.0"]})
@@ -139,7 +149,7 @@ async def test_lifecycle(people):
     assert v4["pipLibraries"] == v1["pipLibraries"] == env["pipLibraries"]
     activation = (await alice(ACTIVATE, id=env_id))["activateEnvironment"]
     assert activation["version"]["number"] == 4
-    assert imports(activation["pythonPath"], "yard_alpha") == ["2.0"]
+    assert await imports(activation, "yard_alpha") == ["2.0"]
 
     # Another failure, then submit: failed versions are deleted, version 4 goes to review.
     await alice(UPDATE, id=env_id, i={"pipLibraries": ["yard-missing"]})
@@ -195,7 +205,7 @@ async def test_lifecycle(people):
     assert env_id in [e["id"] for e in (await bob(LIST))["environments"]]
     activation = (await bob(ACTIVATE, id=env_id))["activateEnvironment"]
     assert activation["version"]["number"] == 5
-    assert imports(activation["pythonPath"], "yard_alpha") == ["1.0"]
+    assert await imports(activation, "yard_alpha") == ["1.0"]
     assert env_id not in [e["id"] for e in (await dave(LIST))["environments"]]
     assert (await dave.error(ACTIVATE, id=env_id)).code == "NOT_FOUND"
     assert (await bob.error(BUILD, id=env_id)).code == "FORBIDDEN"

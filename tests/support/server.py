@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncpg
@@ -68,6 +68,9 @@ class Server:
     env: dict[str, str]
     admin_token: str
     output: list[str]
+    mode: str = "standalone"
+    peer: Server | None = None  # a second API process of the same deployment
+    workers: list[subprocess.Popen[str]] = field(default_factory=list)
 
     @property
     def http_url(self) -> str:
@@ -148,3 +151,42 @@ def _wait_for_port(port: int, process: subprocess.Popen[str], output: list[str])
         except OSError:
             time.sleep(0.05)
     raise RuntimeError("envyard serve did not listen in time:\n" + "".join(output))
+
+
+def distributed_env(env: dict[str, str], image: str) -> dict[str, str]:
+    """API and workers sharing PostgreSQL and Redis, building Docker images."""
+    return {
+        **env,
+        "ENVYARD_REDIS_URL": os.environ.get("ENVYARD_TEST_REDIS", "redis://127.0.0.1:6379/0"),
+        "ENVYARD_QUEUE_NAME": f"envyard-test-{uuid.uuid4().hex[:12]}",
+        "ENVYARD_BUILDER": "docker",
+        "ENVYARD_DOCKER_IMAGES": f"python:3.11={image}",
+        "ENVYARD_STALE_BUILD_AFTER": "4",
+        "ENVYARD_LOG_RETENTION": "3",
+    }
+
+
+def start_worker(env: dict[str, str]) -> subprocess.Popen[str]:
+    """`envyard worker`; its output is drained in the background (call stop_worker)."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "worker"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: list[str] = []
+    threading.Thread(target=lines.extend, args=(process.stdout,), daemon=True).start()
+    return process
+
+
+def stop_worker(process: subprocess.Popen[str]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    if process.stdout is not None:
+        process.stdout.close()
