@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 
 from graphql import GraphQLError
-from strawberry.extensions import MaskErrors
 
 from app.domain.errors import DomainError
 
@@ -39,11 +38,13 @@ def _copy(error: GraphQLError, message: str, extensions: dict[str, object]) -> G
     )
 
 
-class ErrorCodes(MaskErrors):
-    """MaskErrors' hooks (operations, streams, subscriptions) with our own rewriting."""
+def code_in_place(errors: list[GraphQLError]) -> None:
+    """Rewrite a result's error list as clients must see it.
 
-    def __init__(self) -> None:
-        super().__init__(should_mask_error=lambda _: True)
-
-    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
-        return coded(error)
+    Called from Schema.process_errors, which Strawberry runs for every result that has
+    errors (operations, validation, each subscription event). In place, and not as an
+    extension hook: a hook would run for every streamed log line, errors or not.
+    """
+    for index, error in enumerate(errors):
+        if not (error.extensions or {}).get("code"):
+            errors[index] = coded(error)

@@ -12,7 +12,7 @@ from strawberry.types.execution import ExecutionContext
 
 from app.domain.errors import BadUserInput
 from app.graphql.context import Info
-from app.graphql.errors import ErrorCodes
+from app.graphql.errors import code_in_place
 from app.graphql.types import (
     Activation,
     BaseEnvironment,
@@ -172,7 +172,8 @@ class EnvyardSchema(strawberry.Schema):
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
-        """Errors are logged where they are coded (app.graphql.errors), not again here."""
+        """Give every error its contract code (internal ones are logged there, masked)."""
+        code_in_place(errors)
 
 
 schema = EnvyardSchema(
@@ -180,7 +181,6 @@ schema = EnvyardSchema(
     mutation=Mutation,
     subscription=Subscription,
     extensions=[
-        ErrorCodes,
         lambda: QueryDepthLimiter(max_depth=12),
         lambda: MaxTokensLimiter(max_token_count=5000),
         lambda: MaxAliasesLimiter(max_alias_count=50),
