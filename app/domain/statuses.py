@@ -29,6 +29,16 @@ class VersionStatus(StrEnum):
         return self in (VersionStatus.SUCCEEDED, VersionStatus.FAILED)
 
 
+# A version in one of these has a build that may still end: it can be cancelled or failed
+# from outside (a dead worker, a restart).
+RUNNING_VERSION = (VersionStatus.QUEUED, VersionStatus.BUILDING)
+
+
+def check_cancellable(status: VersionStatus) -> None:
+    if status not in RUNNING_VERSION:
+        raise InvalidState("This build has already ended.")
+
+
 class Action(StrEnum):
     EDIT = "edit"
     BUILD = "build"

@@ -24,14 +24,19 @@ from app.db.models import Environment, User, Version
 from app.domain import access
 from app.domain.errors import InvalidState
 from app.domain.requirements import PackageManager, parse_libraries
-from app.domain.statuses import Action, EnvironmentStatus, VersionStatus, transition
+from app.domain.statuses import (
+    RUNNING_VERSION,
+    Action,
+    EnvironmentStatus,
+    VersionStatus,
+    check_cancellable,
+    transition,
+)
 from app.logbus import log_key
 from app.services.environments import actor, facts, get_version, now, packages_of
 from app.services.runtime import Runtime
 
 log = logging.getLogger(__name__)
-
-RUNNING = (VersionStatus.QUEUED, VersionStatus.BUILDING)
 
 
 async def _request(version: Version, env: Environment) -> BuildRequest:
@@ -187,7 +192,7 @@ async def fail_versions(rt: Runtime, versions: Sequence[Version], reason: str) -
         note = f"Build failed: {reason}"
         async with in_transaction():
             updated = await Version.filter(
-                id=version.id, attempt=version.attempt, status__in=RUNNING
+                id=version.id, attempt=version.attempt, status__in=RUNNING_VERSION
             ).update(
                 status=VersionStatus.FAILED,
                 log=f"{text}\n{note}" if text else note,
@@ -204,7 +209,7 @@ async def fail_versions(rt: Runtime, versions: Sequence[Version], reason: str) -
 
 async def fail_interrupted(rt: Runtime, reason: str) -> int:
     """Standalone start: builds of the previous process cannot resume."""
-    return await fail_versions(rt, await Version.filter(status__in=RUNNING), reason)
+    return await fail_versions(rt, await Version.filter(status__in=RUNNING_VERSION), reason)
 
 
 async def fail_stale(rt: Runtime) -> int:
@@ -236,8 +241,7 @@ async def watch_stale(rt: Runtime) -> None:
 async def cancel_build(rt: Runtime, user: User, version_id: str) -> Version:
     version = await get_version(user, version_id)
     access.require_creator(actor(user), facts(version.environment), "cancel builds of")
-    if version.status.finished:
-        raise InvalidState("This build has already ended.")
+    check_cancellable(version.status)
     if not await fail_versions(rt, [version], f"cancelled by {user.username}"):
         raise InvalidState("This build ended while it was being cancelled.")
     with contextlib.suppress(Exception):  # the heartbeat check stops it anyway

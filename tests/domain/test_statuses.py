@@ -1,7 +1,13 @@
 import pytest
 
 from app.domain.errors import InvalidState
-from app.domain.statuses import Action, EnvironmentStatus, transition
+from app.domain.statuses import (
+    Action,
+    EnvironmentStatus,
+    VersionStatus,
+    check_cancellable,
+    transition,
+)
 
 S = EnvironmentStatus
 ALLOWED = {
@@ -42,3 +48,20 @@ def test_refusal_says_why():
         transition(Action.BUILD, S.IN_PROGRESS)
     with pytest.raises(InvalidState, match="never been built"):
         transition(Action.SUBMIT, S.SAVED)
+
+
+@pytest.mark.parametrize(
+    ("status", "cancellable"),
+    [
+        (VersionStatus.QUEUED, True),
+        (VersionStatus.BUILDING, True),
+        (VersionStatus.SUCCEEDED, False),
+        (VersionStatus.FAILED, False),
+    ],
+)
+def test_only_running_builds_can_be_cancelled(status, cancellable):
+    if cancellable:
+        check_cancellable(status)
+    else:
+        with pytest.raises(InvalidState):
+            check_cancellable(status)
