@@ -44,7 +44,7 @@ from tests.support.server import (  # noqa: E402
     distributed_env,
     run_server,
     start_worker,
-    stop_worker,
+    stop_process,
 )
 
 NAMES = [d.name for d in TEN]
@@ -194,7 +194,7 @@ async def main() -> None:
                         )
                     finally:
                         await client.aclose()
-                        stop_worker(worker)
+                        stop_process(worker)
             baseline = [
                 await asyncio.to_thread(docker_build_baseline, index_url, [*NAMES, "yard-extra"])
                 for _ in range(rounds)

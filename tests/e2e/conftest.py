@@ -23,7 +23,7 @@ from tests.support.server import (
     distributed_env,
     run_server,
     start_worker,
-    stop_worker,
+    stop_process,
 )
 
 pytestmark = pytest.mark.e2e
@@ -55,7 +55,7 @@ def server(
                 yield api
             finally:
                 for worker in api.workers:
-                    stop_worker(worker)
+                    stop_process(worker)
 
 
 @dataclass

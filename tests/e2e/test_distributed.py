@@ -11,7 +11,7 @@ from redis.asyncio import Redis
 
 from tests.support.client import Client, collect_log
 from tests.support.ops import BUILD, create, get, wait_built
-from tests.support.server import Server, start_worker, stop_worker
+from tests.support.server import Server, start_worker, stop_process
 
 pytestmark = [pytest.mark.e2e, pytest.mark.parametrize("server", ["distributed"], indirect=True)]
 
@@ -101,7 +101,7 @@ async def test_worker_killed_mid_build(server, people):
 
     # New workers; the environment builds again, reusing the failed number.
     for old in server.workers:
-        stop_worker(old)
+        stop_process(old)
     server.workers[:] = [start_worker(server.env), start_worker(server.env)]
     await people.alice(BUILD, id=env["id"])
     env = await wait_built(people.alice, env["id"])

@@ -131,13 +131,7 @@ def run_server(env: dict[str, str]) -> Iterator[Server]:
         server = Server(process, port, env, token, output)
         yield server
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        process.stdout.close()
+        stop_process(process)
 
 
 def _wait_for_port(port: int, process: subprocess.Popen[str], output: list[str]) -> None:
@@ -167,7 +161,7 @@ def distributed_env(env: dict[str, str], image: str) -> dict[str, str]:
 
 
 def start_worker(env: dict[str, str]) -> subprocess.Popen[str]:
-    """`envyard worker`; its output is drained in the background (call stop_worker)."""
+    """`envyard worker`; its output is drained in the background (call stop_process)."""
     process = subprocess.Popen(
         [sys.executable, "-m", "app.cli", "worker"],
         env=env,
@@ -180,7 +174,8 @@ def start_worker(env: dict[str, str]) -> subprocess.Popen[str]:
     return process
 
 
-def stop_worker(process: subprocess.Popen[str]) -> None:
+def stop_process(process: subprocess.Popen[str]) -> None:
+    """SIGTERM, then SIGKILL after 20 s; closes its output pipe."""
     if process.poll() is None:
         process.terminate()
         try:
