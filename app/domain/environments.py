@@ -10,6 +10,10 @@ from app.domain.errors import BadUserInput
 from app.domain.requirements import Library, PackageManager, parse_libraries
 
 SHORT_NAME = re.compile(r"^[a-z][a-z0-9]{0,4}$")
+# Organization and user names: also a valid Docker repository path component, since images
+# are named envyard/<organization>/<short name>.
+ACCOUNT_NAME = re.compile(r"[a-z][a-z0-9]*(?:[._-][a-z0-9]+)*")
+MAX_ACCOUNT_NAME = 64
 PYTHON_VERSION = re.compile(r"^3\.[0-9]{1,2}$")
 MAX_FULL_NAME = 100
 MAX_DESCRIPTION = 2000
@@ -41,6 +45,16 @@ def check_short_name(value: str) -> str:
             "shortName",
             f"Short name {value!r} must be 1 to 5 characters: lowercase letters and digits, "
             "starting with a letter (e.g. mlenv).",
+        )
+    return value
+
+
+def check_account_name(field: str, value: str) -> str:
+    if len(value) > MAX_ACCOUNT_NAME or not ACCOUNT_NAME.fullmatch(value):
+        raise BadUserInput(
+            field,
+            f"{field} {value!r} must be lowercase letters and digits, starting with a "
+            "letter, optionally joined by single '_', '.' or '-'.",
         )
     return value
 

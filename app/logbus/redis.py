@@ -75,7 +75,7 @@ class RedisLogBus:
         entries = await self._redis.xrange(self.stream(key))
         if not entries:
             return None
-        return [text for _, text in _lines(entries)]
+        return _texts(entries)
 
     async def follow(self, key: str, idle: float) -> AsyncIterator[tuple[int, str] | None]:
         self._followers[key] = self._followers.get(key, 0) + 1
@@ -123,10 +123,11 @@ class RedisLogBus:
         await self._redis.aclose()
 
 
-def _lines(entries: list[Any]) -> list[tuple[int, str]]:
-    out: list[tuple[int, str]] = []
+def _texts(entries: list[Any]) -> list[str]:
+    """The lines of a stream up to its end entry (a cancelled build may write after it)."""
+    out: list[str] = []
     for _, fields in entries:
         if END in fields:
             break
-        out.append((int(fields["n"]), fields["text"]))
+        out.append(fields["text"])
     return out

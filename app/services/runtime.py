@@ -33,10 +33,6 @@ class Runtime:
     logbus: LogBus
     queue: BuildQueue = field(repr=False)
 
-    @property
-    def distributed(self) -> bool:
-        return self.settings.redis_url is not None
-
     async def base_environments(self) -> list[BaseEnvironment]:
         return await self.builder.base_environments()
 

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import hashlib
-import re
 import secrets
 
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from app.db.models import Organization, User
+from app.domain.environments import check_account_name
 from app.domain.errors import BadUserInput
 
-# Also a valid Docker repository path component: images are envyard/<org>/<short name>.
-NAME = re.compile(r"[a-z][a-z0-9]*(?:[._-][a-z0-9]+)*")
-MAX_NAME = 64
 DEFAULT_ORG = "default"
 DEFAULT_ADMIN = "admin"
 
@@ -43,13 +40,8 @@ def bearer_token(header: str | None) -> str | None:
 
 async def add_user(org_name: str, username: str, *, admin: bool) -> tuple[User, str]:
     """Create the organization if new, then the user; returns the user and its token."""
-    for field, value in (("org", org_name), ("username", username)):
-        if not NAME.fullmatch(value):
-            raise BadUserInput(
-                field,
-                f"{field} {value!r} must be lowercase letters, digits, '_', '.' or '-', "
-                "starting with a letter.",
-            )
+    check_account_name("org", org_name)
+    check_account_name("username", username)
     token = new_token()
     try:
         async with in_transaction():

@@ -64,3 +64,25 @@ def test_feedback_required():
     with pytest.raises(BadUserInput) as caught:
         rules.check_feedback("  ")
     assert caught.value.field == "feedback"
+
+
+@pytest.mark.parametrize(
+    ("name", "ok"),
+    [
+        ("acme", True),
+        ("acme-labs", True),
+        ("a.b_c", True),
+        ("Acme", False),
+        ("a-", False),
+        ("a--b", False),
+        ("1abc", False),
+        ("a b", False),
+        ("a" * 65, False),
+    ],
+)
+def test_account_names_are_docker_safe(name, ok):
+    if ok:
+        assert rules.check_account_name("org", name) == name
+    else:
+        with pytest.raises(BadUserInput):
+            rules.check_account_name("org", name)
