@@ -17,6 +17,7 @@ from tortoise.contrib.starlette import RegisterTortoise
 
 from app.db.config import tortoise_config
 from app.graphql.context import Context
+from app.graphql.log_stream import LogStreamHandler
 from app.graphql.schema import schema
 from app.services.runtime import Runtime, migrate_database, open_runtime
 from app.settings import Settings
@@ -25,6 +26,8 @@ log = logging.getLogger("envyard")
 
 
 class EnvyardGraphQL(GraphQL[Context, None]):
+    graphql_transport_ws_handler_class = LogStreamHandler
+
     def __init__(self, runtime_of: Any, allowed_origins: tuple[str, ...]) -> None:
         # Browsers on other origins (a web frontend) must be listed to open a WebSocket.
         super().__init__(

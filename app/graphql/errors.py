@@ -26,6 +26,16 @@ def coded(error: GraphQLError) -> GraphQLError:
     return _copy(error, INTERNAL_MESSAGE, {"code": "INTERNAL_SERVER_ERROR"})
 
 
+def stream_failure(exc: Exception) -> DomainError:
+    """A subscription stream that failed after it started: logged here, masked for clients.
+
+    Raised from the stream, it reaches clients with code INTERNAL_SERVER_ERROR; an
+    exception raised as is would have neither path nor code and read as a bad request.
+    """
+    log.error("subscription stream failed", exc_info=exc)
+    return DomainError(INTERNAL_MESSAGE)
+
+
 def _copy(error: GraphQLError, message: str, extensions: dict[str, object]) -> GraphQLError:
     return GraphQLError(
         message=message,

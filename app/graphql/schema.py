@@ -12,7 +12,7 @@ from strawberry.types.execution import ExecutionContext
 
 from app.domain.errors import BadUserInput
 from app.graphql.context import Info
-from app.graphql.errors import code_in_place
+from app.graphql.errors import code_in_place, stream_failure
 from app.graphql.types import (
     Activation,
     BaseEnvironment,
@@ -164,8 +164,12 @@ class Subscription:
         self, info: Info, version_id: strawberry.ID
     ) -> AsyncGenerator[LogLine, None]:
         user = await info.context.user()
-        async for number, text in logs.follow_log(info.context.runtime, user, version_id):
-            yield LogLine(number=number, text=text)
+        lines = await logs.follow_log(info.context.runtime, user, version_id)
+        try:
+            async for number, text in lines:
+                yield LogLine(number=number, text=text)
+        except Exception as exc:
+            raise stream_failure(exc) from exc
 
 
 class EnvyardSchema(strawberry.Schema):

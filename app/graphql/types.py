@@ -15,7 +15,6 @@ from app.domain.versions import ChangeKind as ChangeKindEnum
 from app.domain.versions import LibraryChange as LibraryChangeRule
 from app.domain.versions import VersionRef, active_version
 from app.graphql.context import Info
-from app.services import logs
 
 EnvironmentStatus = strawberry.enum(EnvironmentStatusEnum, name="EnvironmentStatus")
 VersionStatus = strawberry.enum(VersionStatusEnum, name="VersionStatus")
@@ -71,7 +70,7 @@ class Version:
 
     @strawberry.field(description="The whole build log so far.")
     async def log(self, info: Info) -> str:
-        return await logs.current_log(info.context.runtime, self.model)
+        return await info.context.log_loader.load(self.model)
 
     @classmethod
     def of(cls, version: models.Version) -> Version:

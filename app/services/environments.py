@@ -9,6 +9,7 @@ from typing import Any
 
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
+from tortoise.query_utils import Prefetch
 from tortoise.transactions import in_transaction
 
 from app.db.models import Environment, User, Version
@@ -78,25 +79,31 @@ def visible_to(user: User) -> Q:
     return Q(organization_id=user.organization_id) & mine_or_shared
 
 
-async def _load(user: User, env_id: str | int) -> Environment:
-    env = await Environment.get_or_none(id=parse_id(env_id))
+async def _load(user: User, env_id: str | int, *related: str | Prefetch) -> Environment:
+    env = await Environment.get_or_none(id=parse_id(env_id)).prefetch_related(*related)
     if env is None:
         raise NotFound("No such environment.")
     access.require_view(actor(user), facts(env))
     return env
 
 
+def _versions() -> Prefetch:
+    """An environment's versions without their logs, which can be long; the GraphQL `log`
+    field loads them, batched (logs.current_logs)."""
+    # Read at call time: Tortoise adds the foreign key's column (environment_id) at init.
+    columns = set(Version._meta.db_fields) - {"log"}
+    return Prefetch("versions", queryset=Version.all().only(*columns))
+
+
 async def get_environment(user: User, env_id: str | int) -> Environment:
-    env = await _load(user, env_id)
-    await env.fetch_related("creator", "versions")
-    return env
+    return await _load(user, env_id, "creator", _versions())
 
 
 async def list_environments(user: User) -> list[Environment]:
     return (
         await Environment.filter(visible_to(user))
         .order_by("short_name")
-        .prefetch_related("creator", "versions")
+        .prefetch_related("creator", _versions())
     )
 
 
@@ -107,7 +114,7 @@ async def pending_environments(user: User) -> list[Environment]:
             organization_id=user.organization_id, status=EnvironmentStatus.PENDING_APPROVAL
         )
         .order_by("updated_at")
-        .prefetch_related("creator", "versions")
+        .prefetch_related("creator", _versions())
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, Sequence
 
 from app.db.models import User, Version
 from app.logbus import log_key
@@ -14,20 +14,38 @@ from app.services.runtime import Runtime
 IDLE_CHECK = 2.0
 
 
-async def current_log(rt: Runtime, version: Version) -> str:
-    if version.status.finished:
-        return version.log
-    lines = await rt.logbus.lines(log_key(version.id, version.attempt))
-    return version.log if lines is None else "\n".join(lines)
+async def current_logs(rt: Runtime, versions: Sequence[Version]) -> list[str]:
+    """Each version's whole log so far: a running build's from the log bus, the others'
+    from the database in one query (environments are fetched without their logs)."""
+    live: dict[int, str] = {}
+    for version in versions:
+        if not version.status.finished:
+            lines = await rt.logbus.lines(log_key(version.id, version.attempt))
+            if lines is not None:
+                live[version.id] = "\n".join(lines)
+    wanted = [v.id for v in versions if v.id not in live]
+    stored: dict[int, str] = {}
+    if wanted:
+        stored = dict(await Version.filter(id__in=wanted).values_list("id", "log"))
+    return [live[v.id] if v.id in live else stored.get(v.id, "") for v in versions]
 
 
 def _stored(version: Version) -> list[str]:
     return version.log.split("\n") if version.log else []
 
 
-async def follow_log(rt: Runtime, user: User, version_id: str) -> AsyncIterator[tuple[int, str]]:
-    """Every line from line 1, then new lines live; ends when the build has ended."""
-    version = await get_version(user, version_id)
+async def follow_log(
+    rt: Runtime, user: User, version_id: str
+) -> AsyncGenerator[tuple[int, str], None]:
+    """Every line from line 1, then new lines live; ends when the build has ended.
+
+    The version is looked up (and the caller's right to see it checked) here, before the
+    first line is asked for.
+    """
+    return _follow(rt, await get_version(user, version_id))
+
+
+async def _follow(rt: Runtime, version: Version) -> AsyncGenerator[tuple[int, str], None]:
     if version.status.finished:
         for number, text in enumerate(_stored(version), start=1):
             yield number, text

@@ -62,10 +62,8 @@ class Client:
         return GraphQLErrors(body["errors"])
 
     @asynccontextmanager
-    async def subscription(
-        self, query: str, **variables: Any
-    ) -> AsyncIterator[AsyncIterator[dict[str, Any]]]:
-        """Yields an iterator of `next` payloads; it ends at `complete`."""
+    async def _connection(self) -> AsyncIterator[websockets.ClientConnection]:
+        """A graphql-transport-ws connection, initialised and acknowledged."""
         async with websockets.connect(self.ws_url, subprotocols=["graphql-transport-ws"]) as ws:
             init: dict[str, Any] = {"type": "connection_init"}
             if self.token:
@@ -73,15 +71,27 @@ class Client:
             await ws.send(json.dumps(init))
             ack = json.loads(await asyncio.wait_for(ws.recv(), 10))
             assert ack["type"] == "connection_ack", ack
-            await ws.send(
-                json.dumps(
-                    {
-                        "id": "1",
-                        "type": "subscribe",
-                        "payload": {"query": query, "variables": variables},
-                    }
-                )
-            )
+            yield ws
+
+    @staticmethod
+    async def _subscribe(
+        ws: websockets.ClientConnection,
+        query: str,
+        variables: dict[str, Any],
+        operation_name: str | None = None,
+    ) -> None:
+        payload: dict[str, Any] = {"query": query, "variables": variables}
+        if operation_name is not None:
+            payload["operationName"] = operation_name
+        await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": payload}))
+
+    @asynccontextmanager
+    async def subscription(
+        self, query: str, **variables: Any
+    ) -> AsyncIterator[AsyncIterator[dict[str, Any]]]:
+        """Yields an iterator of `next` payloads; it ends at `complete`."""
+        async with self._connection() as ws:
+            await self._subscribe(ws, query, variables)
 
             async def messages() -> AsyncIterator[dict[str, Any]]:
                 while True:
@@ -98,6 +108,24 @@ class Client:
                         return
 
             yield messages()
+
+    async def frames(
+        self, query: str, operation_name: str | None = None, **variables: Any
+    ) -> list[str]:
+        """The server's frames for one subscription, exactly as sent, up to its last."""
+        received: list[str] = []
+        async with self._connection() as ws:
+            await self._subscribe(ws, query, variables, operation_name)
+            while True:
+                frame = await asyncio.wait_for(ws.recv(), 120)
+                assert isinstance(frame, str)
+                kind = json.loads(frame)["type"]
+                if kind == "ping":
+                    await ws.send(json.dumps({"type": "pong"}))
+                    continue
+                received.append(frame)
+                if kind in ("complete", "error"):
+                    return received
 
 
 async def collect_log(

@@ -1,0 +1,211 @@
+"""graphql-transport-ws with a direct path for plain `buildLog` subscriptions.
+
+Strawberry runs every subscription event through GraphQL execution: for one log line
+watched by 200 people that is 200 executions, and on a busy build it was most of the line
+latency. A `buildLog` subscription that selects only plain fields of LogLine (number,
+text, __typename, aliases allowed) has a result whose shape the document alone decides.
+Such a document is parsed and validated once (`log_plan`, cached), and each line's `next`
+message is written straight from the log.
+
+Anything else (fragments, directives, other operations, invalid variables, and every error
+before the first line) goes through Strawberry unchanged: the direct path only starts once
+the caller is authenticated and may see the version. Both paths write the same bytes:
+tests/e2e/test_log_stream.py compares them, tests/graphql/test_log_plan.py the choice.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import AsyncGenerator
+from contextlib import aclosing, suppress
+from dataclasses import dataclass
+from typing import Any
+
+from graphql import (
+    FieldNode,
+    GraphQLError,
+    GraphQLField,
+    GraphQLSchema,
+    OperationDefinitionNode,
+    OperationType,
+    VariableDefinitionNode,
+    get_argument_values,
+    get_named_type,
+    get_variable_values,
+    parse,
+    validate,
+)
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+    Operation,
+)
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
+    CompleteMessage,
+    NextMessage,
+    NextMessagePayload,
+)
+
+from app.graphql.context import Context
+from app.graphql.errors import coded, stream_failure
+from app.services import logs
+
+LOG_FIELDS = {"number", "text", "__typename"}
+# Bounds that keep a planned document far inside the schema's depth, token and alias
+# limits (which Strawberry checks on the other path): 2 levels, < 4000 tokens, <= 9 aliases.
+MAX_QUERY_LENGTH = 4000
+MAX_SELECTIONS = 8
+
+
+@dataclass(frozen=True, slots=True)
+class LogPlan:
+    """What a plain buildLog document asks for, known before any line is read."""
+
+    response_key: str
+    field: GraphQLField
+    node: FieldNode
+    variable_definitions: tuple[VariableDefinitionNode, ...]
+    selections: tuple[tuple[str, str], ...]  # (response key, LogLine field), in result order
+    typename: str
+
+    def version_id(self, schema: GraphQLSchema, variables: dict[str, Any] | None) -> str | None:
+        """The coerced versionId argument; None when the variables do not coerce."""
+        coerced = get_variable_values(schema, self.variable_definitions, variables or {})
+        if isinstance(coerced, list):
+            return None
+        try:
+            arguments = get_argument_values(self.field, self.node, coerced)
+        except GraphQLError:
+            return None
+        value = arguments.get("versionId")
+        return value if isinstance(value, str) else None
+
+    def data(self, number: int, text: str) -> dict[str, Any]:
+        values = {"number": number, "text": text, "__typename": self.typename}
+        return {self.response_key: {key: values[name] for key, name in self.selections}}
+
+
+def log_plan(schema: GraphQLSchema, query: str, operation_name: str | None) -> LogPlan | None:
+    """A plan when the document is one valid, plain buildLog subscription; else None."""
+    if len(query) > MAX_QUERY_LENGTH:
+        return None
+    return _log_plan(schema, query, operation_name)
+
+
+@functools.lru_cache(maxsize=256)
+def _log_plan(schema: GraphQLSchema, query: str, operation_name: str | None) -> LogPlan | None:
+    try:
+        document = parse(query)
+    except GraphQLError:
+        return None
+    if len(document.definitions) != 1 or validate(schema, document):
+        return None
+    operation = document.definitions[0]
+    if not isinstance(operation, OperationDefinitionNode):
+        return None
+    if operation.operation != OperationType.SUBSCRIPTION or operation.directives:
+        return None
+    if operation_name is not None and (
+        operation.name is None or operation.name.value != operation_name
+    ):
+        return None
+    if len(operation.selection_set.selections) != 1:
+        return None
+    root = operation.selection_set.selections[0]
+    if not isinstance(root, FieldNode) or root.name.value != "buildLog" or root.directives:
+        return None
+    if root.selection_set is None or len(root.selection_set.selections) > MAX_SELECTIONS:
+        return None
+    selections: dict[str, str] = {}
+    for selection in root.selection_set.selections:
+        if not isinstance(selection, FieldNode) or selection.directives:
+            return None
+        name = selection.name.value
+        if name not in LOG_FIELDS:
+            return None
+        # Validation guarantees that a repeated response key names the same field; the
+        # result holds it once, where it first appears.
+        selections.setdefault(selection.alias.value if selection.alias else name, name)
+    subscription = schema.subscription_type
+    assert subscription is not None
+    field = subscription.fields["buildLog"]
+    return LogPlan(
+        response_key=root.alias.value if root.alias else "buildLog",
+        field=field,
+        node=root,
+        variable_definitions=tuple(operation.variable_definitions or ()),
+        selections=tuple(selections.items()),
+        typename=get_named_type(field.type).name,
+    )
+
+
+class LogStreamHandler(BaseGraphQLTransportWSHandler[Context, None]):
+    async def run_operation(self, operation: Operation[Context, None]) -> None:
+        opened = await self._open_log(operation)
+        if opened is None:
+            await super().run_operation(operation)
+            return
+        plan, lines = opened
+        try:
+            async with aclosing(lines):
+                await self._send_lines(operation, plan, lines)
+            await operation.send_operation_message(
+                CompleteMessage(id=operation.id, type="complete")
+            )
+        except Exception as error:
+            # As Strawberry does when sending fails: log, try to complete, forget the id.
+            await self.handle_task_exception(error)
+            with suppress(Exception):
+                await operation.send_operation_message(
+                    CompleteMessage(id=operation.id, type="complete")
+                )
+            self.operations.pop(operation.id, None)
+            raise
+
+    async def _open_log(
+        self, operation: Operation[Context, None]
+    ) -> tuple[LogPlan, AsyncGenerator[tuple[int, str], None]] | None:
+        """The plan and the open log, or None to let Strawberry run (and word any error)."""
+        query, name, variables = operation.query, operation.operation_name, operation.variables
+        if not isinstance(query, str) or not isinstance(name, str | None):
+            return None
+        if not isinstance(variables, dict | None):
+            return None
+        schema: GraphQLSchema = self.schema._schema  # type: ignore[attr-defined]
+        plan = log_plan(schema, query, name)
+        if plan is None:
+            return None
+        version_id = plan.version_id(schema, variables)
+        if version_id is None:
+            return None
+        try:
+            user = await self.context.user()
+            lines = await logs.follow_log(self.context.runtime, user, version_id)
+        except Exception:  # a refusal, or a failure: Strawberry words and codes it
+            return None
+        return plan, lines
+
+    async def _send_lines(
+        self,
+        operation: Operation[Context, None],
+        plan: LogPlan,
+        lines: AsyncGenerator[tuple[int, str], None],
+    ) -> None:
+        while True:
+            try:
+                number, text = await anext(lines)
+            except StopAsyncIteration:
+                return
+            except Exception as exc:
+                # What the resolver in schema.py raises and Strawberry sends for a stream
+                # that fails mid-way: one `next` with the error, then `complete`.
+                failure = stream_failure(exc)
+                error = coded(GraphQLError(str(failure), original_error=failure))
+                payload = NextMessagePayload(data=None, errors=[error.formatted])
+                await operation.send_operation_message(
+                    NextMessage(id=operation.id, type="next", payload=payload)
+                )
+                return
+            payload = NextMessagePayload(data=plan.data(number, text))
+            await operation.send_operation_message(
+                NextMessage(id=operation.id, type="next", payload=payload)
+            )
