@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from graphql import (
     GraphQLEnumType,
     GraphQLInputObjectType,
@@ -19,7 +20,50 @@ from strawberry.printer import print_schema
 from app.graphql.schema import schema
 
 ROOT = Path(__file__).resolve().parent.parent
-CONTRACT = ROOT.parent / "shared" / "contract.graphql"
+# The repository's copy of the client contract; ../shared/contract.graphql is its source.
+CONTRACT = ROOT / "tests" / "contract.graphql"
+SHARED_CONTRACT = ROOT.parent / "shared" / "contract.graphql"
+ADDITIONS = "# Additions (second contract revision)"
+
+# Names of the second revision that later issues implement (lock files: issue 8; archived
+# versions: issue 10; governance, including approveEnvironment's acknowledgeViolations
+# argument: issue 11). The check below demands that exactly these are
+# missing: one implemented must leave this list, and nothing else may be missing.
+PENDING_ADDITIONS = {
+    "Environment.usage: EnvironmentUsage! expected",
+    "Environment.events: [EnvironmentEvent!]! expected",
+    "Version.lockfile: String expected",
+    "Version.policyViolations: [PolicyViolation!]! expected",
+    "Version.archived: Boolean! expected",
+    "Version.sizeBytes: Float expected",
+    "type Float missing or of another kind",
+    "Query.searchEnvironments: EnvironmentConnection! expected",
+    "Query.compareWithPublished: [PublishedComparison!]! expected",
+    "Query.versionsWithPackage: [Version!]! expected",
+    "Query.deprecationCandidates: [Environment!]! expected",
+    "Query.policy: Policy! expected",
+    "Query.events: [EnvironmentEvent!]! expected",
+    "Mutation.approveEnvironment(acknowledgeViolations: Boolean!) expected",
+    "Mutation.setPolicy: Policy! expected",
+    "Subscription.environmentEvents: EnvironmentEvent! expected",
+    *(
+        f"type {name} missing or of another kind"
+        for name in [
+            "LockFormat",
+            "EventKind",
+            "EnvironmentEvent",
+            "EnvironmentUsage",
+            "PolicyViolation",
+            "Policy",
+            "PolicyInput",
+            "PublishedComparison",
+            "EnvironmentFilter",
+            "PageInfo",
+            "EnvironmentEdge",
+            "EnvironmentConnection",
+        ]
+    ),
+}
 
 
 def test_schema_file_is_the_live_schema():
@@ -75,8 +119,17 @@ def contract_differences(contract_sdl: str, live_sdl: str) -> list[str]:
     return problems
 
 
-def test_live_schema_contains_the_contract():
-    assert contract_differences(CONTRACT.read_text(), print_schema(schema)) == []
+def test_live_schema_holds_the_contract_but_the_pending_additions():
+    assert ADDITIONS in CONTRACT.read_text()
+    missing = set(contract_differences(CONTRACT.read_text(), print_schema(schema)))
+    assert missing == PENDING_ADDITIONS
+
+
+@pytest.mark.skipif(not SHARED_CONTRACT.is_file(), reason="no ../shared beside this clone")
+def test_contract_copy_is_the_shared_contract():
+    assert CONTRACT.read_text() == SHARED_CONTRACT.read_text(), (
+        "copy ../shared/contract.graphql to tests/contract.graphql"
+    )
 
 
 def test_the_contract_check_can_fail():
