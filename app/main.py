@@ -7,18 +7,30 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
+from cross_web import HTTPException
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.http.base import BaseRequestProtocol
 from tortoise.contrib.starlette import RegisterTortoise
 
 from app.db.config import tortoise_config
 from app.graphql.context import Context
+from app.graphql.ide import asset_route, graphiql_page, opens_graphiql
 from app.graphql.log_stream import LogStreamHandler
 from app.graphql.schema import schema
+from app.graphql.transport import (
+    BadRequestBody,
+    WebSocketAdapter,
+    decode_json,
+    error_response,
+    read_body,
+    replay,
+)
 from app.services.runtime import Runtime, migrate_database, open_runtime
 from app.settings import Settings
 
@@ -27,13 +39,51 @@ log = logging.getLogger("envyard")
 
 class EnvyardGraphQL(GraphQL[Context, None]):
     graphql_transport_ws_handler_class = LogStreamHandler
+    websocket_adapter_class = WebSocketAdapter
 
-    def __init__(self, runtime_of: Any, allowed_origins: tuple[str, ...]) -> None:
+    def __init__(self, runtime_of: Any, settings: Settings) -> None:
         # Browsers on other origins (a web frontend) must be listed to open a WebSocket.
         super().__init__(
-            schema, keep_alive=True, keep_alive_interval=15, allowed_origins=allowed_origins
+            schema,
+            keep_alive=True,
+            keep_alive_interval=15,
+            allowed_origins=settings.allowed_origins,
         )
         self._runtime_of = runtime_of
+        self._max_body_bytes = settings.max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """HTTP: the body is read within its bound first; every refusal is a coded JSON error
+        (Strawberry answers them in plain text)."""
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        try:
+            if scope["method"] == "POST":
+                receive = replay(await read_body(receive, scope, self._max_body_bytes), receive)
+            response: Response = await self.run(Request(scope, receive=receive))
+        except BadRequestBody as exc:
+            response = error_response(exc.message, exc.status, exc.field)
+        except HTTPException as exc:
+            cause = exc.__cause__
+            if isinstance(cause, BadRequestBody):
+                response = error_response(cause.message, cause.status, cause.field)
+            else:
+                response = error_response(exc.reason, exc.status_code)
+        await response(scope, receive, send)
+
+    def parse_json(self, data: str | bytes) -> Any:
+        return decode_json(data)
+
+    def decode_json(self, data: str | bytes) -> object:
+        return decode_json(data)
+
+    async def render_graphql_ide(self, request: Request) -> HTMLResponse:
+        # Our own page: its assets come from /graphql/ide/, not from a CDN.
+        return HTMLResponse(graphiql_page())
+
+    def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
+        return opens_graphiql(request)
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
@@ -62,9 +112,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
         runtime: Runtime = request.app.state.runtime
         return runtime
 
-    graphql = EnvyardGraphQL(runtime_of, settings.allowed_origins)
+    graphql = EnvyardGraphQL(runtime_of, settings)
     return Starlette(
         routes=[
+            asset_route,
             Route("/graphql", graphql),
             WebSocketRoute("/graphql", graphql),
             Route("/health", health),

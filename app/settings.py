@@ -37,6 +37,9 @@ class Settings:
     stale_build_after: float = 120.0
     docker_host: str | None = None
     docker_images: tuple[tuple[str, str], ...] = DEFAULT_DOCKER_IMAGES
+    max_body_bytes: int = 256 * 1024
+    max_query_tokens: int = 2000
+    max_query_selections: int = 300
 
     @property
     def heartbeat_interval(self) -> float:
@@ -80,7 +83,7 @@ class Settings:
             redis_url=env.get("ENVYARD_REDIS_URL") or None,
             builder=builder,
             build_timeout=_positive_float(env, "ENVYARD_BUILD_TIMEOUT", 1800.0),
-            max_concurrent_builds=int(_positive_float(env, "ENVYARD_MAX_CONCURRENT_BUILDS", 2)),
+            max_concurrent_builds=_positive_int(env, "ENVYARD_MAX_CONCURRENT_BUILDS", 2),
             pythons=tuple(p for p in env.get("ENVYARD_PYTHONS", "").split(os.pathsep) if p),
             log_retention=_positive_float(env, "ENVYARD_LOG_RETENTION", 300.0),
             allowed_origins=tuple(env.get("ENVYARD_ALLOWED_ORIGINS", "").split()),
@@ -88,6 +91,9 @@ class Settings:
             stale_build_after=_positive_float(env, "ENVYARD_STALE_BUILD_AFTER", 120.0),
             docker_host=env.get("ENVYARD_DOCKER_HOST") or None,
             docker_images=_docker_images(env.get("ENVYARD_DOCKER_IMAGES")),
+            max_body_bytes=_positive_int(env, "ENVYARD_MAX_BODY_BYTES", 256 * 1024),
+            max_query_tokens=_positive_int(env, "ENVYARD_MAX_QUERY_TOKENS", 2000),
+            max_query_selections=_positive_int(env, "ENVYARD_MAX_QUERY_SELECTIONS", 300),
         )
 
 
@@ -102,6 +108,13 @@ def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
     if value <= 0:
         raise SettingsError(f"{name} must be positive, not {raw!r}")
     return value
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    value = _positive_float(env, name, default)
+    if value != int(value):
+        raise SettingsError(f"{name} must be a whole number, not {env[name]!r}")
+    return int(value)
 
 
 def _check_database_url(url: str) -> None:

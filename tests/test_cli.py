@@ -1,31 +1,39 @@
-"""The CLI against a real database: user add prints the token last; tokens are stored hashed."""
+"""The CLI against a real database: users and tokens, existing data only, quiet, documented."""
 
 from __future__ import annotations
 
+import argparse
+import hashlib
 import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
+from app.cli import build_parser
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def envyard(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {"ENVYARD_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
+def envyard(data_dir: Path, *args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    env = {"ENVYARD_DATA_DIR": str(data_dir), "PATH": "/usr/bin:/bin"}
     return subprocess.run(
         [sys.executable, "-m", "app.cli", *args],
         capture_output=True,
         text=True,
         env=env,
-        cwd=ROOT,
+        cwd=cwd,
         timeout=60,
     )
 
 
+def token_of(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip().splitlines()[-1]
+
+
 def test_user_add(tmp_path):
-    first = envyard(tmp_path, "user", "add", "--org", "acme", "alice", "--admin")
-    assert first.returncode == 0, first.stderr
-    token = first.stdout.strip().splitlines()[-1]
+    first = envyard(tmp_path, "user", "add", "--create", "--org", "acme", "alice", "--admin")
+    token = token_of(first)
     assert token.startswith("ey_") and len(token) > 30
     db = sqlite3.connect(tmp_path / "envyard.db")
     rows = db.execute(
@@ -39,6 +47,73 @@ def test_user_add(tmp_path):
     assert again.returncode == 2 and "already exists" in again.stderr
     bad = envyard(tmp_path, "user", "add", "--org", "Acme Corp", "bob")
     assert bad.returncode == 2 and "org" in bad.stderr
+
+
+def test_commands_refuse_a_data_directory_without_a_database(tmp_path):
+    elsewhere = tmp_path / "not-the-server"
+    for args in (
+        ["user", "add", "--org", "acme", "alice"],
+        ["user", "token", "--org", "acme", "alice"],
+        ["user", "list"],
+    ):
+        result = envyard(elsewhere, *args)
+        assert result.returncode == 2, result
+        assert f"no envyard database in the data directory {elsewhere}" in result.stderr
+        assert "--create" in result.stderr
+        assert result.stdout == ""
+    assert not (elsewhere / "envyard.db").exists()  # nothing was made
+
+
+def test_token_replaces_the_old_one_and_list_shows_users(tmp_path):
+    old = token_of(envyard(tmp_path, "user", "add", "--create", "--org", "acme", "alice"))
+    token_of(envyard(tmp_path, "user", "add", "--org", "globex", "dave", "--admin"))
+    new = token_of(envyard(tmp_path, "user", "token", "--org", "acme", "alice"))
+    assert new != old and new.startswith("ey_")
+    db = sqlite3.connect(tmp_path / "envyard.db")
+    hashes = {row[0] for row in db.execute('SELECT token_hash FROM "user"')}
+    assert hashlib.sha256(new.encode()).hexdigest() in hashes
+    assert hashlib.sha256(old.encode()).hexdigest() not in hashes
+
+    missing = envyard(tmp_path, "user", "token", "--org", "acme", "nobody")
+    assert missing.returncode == 2 and "no user 'nobody'" in missing.stderr
+
+    listed = envyard(tmp_path, "user", "list")
+    assert listed.returncode == 0, listed.stderr
+    rows = [line.split()[:3] for line in listed.stdout.splitlines()[1:]]
+    assert rows == [["acme", "alice", "user"], ["globex", "dave", "admin"]]
+    only = envyard(tmp_path, "user", "list", "--org", "globex")
+    assert [line.split()[1] for line in only.stdout.splitlines()[1:]] == ["dave"]
+
+
+def test_commands_say_which_directory_they_use_and_nothing_else(tmp_path):
+    result = envyard(tmp_path, "user", "add", "--create", "--org", "acme", "alice")
+    assert result.returncode == 0
+    assert result.stderr.splitlines() == [
+        f"envyard: data directory {tmp_path}, database sqlite://{tmp_path / 'envyard.db'}"
+    ]
+    listed = envyard(tmp_path, "user", "list")
+    assert "Tortoise" not in listed.stderr and len(listed.stderr.splitlines()) == 1
+
+
+def test_every_option_has_help():
+    def parsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+        found = [parser]
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for choice in action.choices.values():
+                    found += parsers(choice)
+        return found
+
+    missing = [
+        f"{parser.prog}: {action.dest}"
+        for parser in parsers(build_parser())
+        for action in parser._actions
+        if not isinstance(action, argparse._SubParsersAction) and not action.help
+    ]
+    assert missing == []
+    commands = build_parser()._actions[-1]
+    assert isinstance(commands, argparse._SubParsersAction)
+    assert all(choice.help for choice in commands._choices_actions)
 
 
 def test_bad_settings_are_reported(tmp_path):

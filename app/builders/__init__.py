@@ -14,6 +14,8 @@ from app.domain.environments import BaseEnvironment
 from app.domain.versions import Package
 
 Emit = Callable[[str], Awaitable[None]]
+# Asks the database whether an attempt of a version is still BUILDING (attempt None: any).
+IsBuilding = Callable[[int, int | None], Awaitable[bool]]
 
 
 class BuildFailed(Exception):
@@ -40,6 +42,9 @@ class BuildRequest:
     pip_requirements: Sequence[str]  # PEP 508 lines rebuilt from parsed libraries
     conda_requirements: Sequence[str]
     previous: Built | None = None  # the version this build starts from
+    # Which build of this version number; None when the caller does not say, and then what
+    # the build leaves behind is kept while any attempt of the version is building.
+    attempt: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +66,11 @@ class Builder(Protocol):
 
     async def discard(self, location: str) -> None:
         """Remove what a failed or deleted version left behind."""
+        ...
+
+    async def reconcile(self, is_building: IsBuilding) -> int:
+        """Remove what builds no longer running left behind (their worker was killed);
+        returns how many things were removed. Workers call it at start and periodically."""
         ...
 
     async def aclose(self) -> None: ...

@@ -7,23 +7,32 @@ the venv if needed and pip-installs a requirements file (the user's libraries, a
 tar put into the container), then records the installed packages. On success the container
 is committed as `envyard/<organization>/<short name>:<version>`; on failure or cancellation
 it is removed and nothing is tagged. Nothing the user typed reaches a shell or a Dockerfile.
+
+Build containers are labelled with their deployment (ENVYARD_QUEUE_NAME: deployments may
+share an engine, and their version ids collide), version, attempt and worker. A worker
+killed mid-build cannot remove its container; `reconcile`, which every worker runs at start
+and periodically, removes the build containers whose attempt the database no longer has
+BUILDING.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import io
 import json
 import logging
+import os
+import socket
 import tarfile
+from collections import deque
 from pathlib import Path
 from typing import Any
 
 import aiodocker
 from aiodocker.exceptions import DockerError
 
-from app.builders import BuildFailed, BuildRequest, BuildResult, Built, Emit
+from app.builders import BuildFailed, BuildRequest, BuildResult, Built, Emit, IsBuilding
+from app.builders.output import LineSplitter, count, explain_failure, relay, tail
 from app.domain.environments import BaseEnvironment
 from app.domain.requirements import PackageManager
 from app.domain.versions import Package
@@ -33,6 +42,12 @@ log = logging.getLogger(__name__)
 
 VENV = "/opt/envyard/venv"
 WORK = "/envyard"
+
+DEPLOYMENT = "envyard.deployment"
+VERSION = "envyard.version"
+ATTEMPT = "envyard.attempt"
+WORKER = "envyard.worker"
+ROLE = "envyard.role"
 
 # Runs inside the build container with the image's own python3. Constant: no user input.
 DRIVER = f"""\
@@ -56,7 +71,8 @@ with open({WORK!r} + "/installed.json", "w") as out:
     out.write(listing)
 if os.path.exists({WORK!r} + "/ca.pem"):
     os.remove({WORK!r} + "/ca.pem")
-print("Recorded " + str(len(json.loads(listing))) + " installed packages", flush=True)
+count = len(json.loads(listing))
+print("Recorded %d installed package%s" % (count, "" if count == 1 else "s"), flush=True)
 """
 
 
@@ -80,6 +96,7 @@ class DockerBuilder:
         self._settings = settings
         self._images = dict(settings.docker_images)
         self._docker: aiodocker.Docker | None = None
+        self._removals: set[asyncio.Task[bool]] = set()
 
     def _client(self) -> aiodocker.Docker:
         # Lazily: API processes describe base environments without a Docker socket.
@@ -88,6 +105,8 @@ class DockerBuilder:
         return self._docker
 
     async def aclose(self) -> None:
+        # Removals that outlived a cancelled build need the client: let them finish first.
+        await asyncio.gather(*self._removals, return_exceptions=True)
         if self._docker is not None:
             await self._docker.close()
             self._docker = None
@@ -140,7 +159,7 @@ class DockerBuilder:
             "Env": env,
             "User": "root",
             "WorkingDir": "/",
-            "Labels": {"envyard.version": str(request.version_id)},
+            "Labels": self._labels(request),
             "HostConfig": {"NetworkMode": "host"},
         }
         try:
@@ -152,10 +171,15 @@ class DockerBuilder:
         try:
             await container.put_archive("/", _tar(files))
             await container.start()
-            await self._stream(container, emit)
+            last = await self._stream(container, emit)
             status = (await container.wait()).get("StatusCode", 1)
             if status != 0:
-                raise BuildFailed(f"pip install failed (exit code {status}); see the lines above.")
+                cause = explain_failure(list(last), self._settings.index_url or "PyPI")
+                if cause is None:
+                    raise BuildFailed(
+                        f"pip install failed (exit code {status}); see the lines above."
+                    )
+                raise BuildFailed(f"pip install failed: {cause}.")
             packages = await self._read_installed(container)
             committed = await container.commit(
                 repository=repo,
@@ -169,17 +193,80 @@ class DockerBuilder:
                         "LANG=C.UTF-8",
                     ],
                     "Cmd": ["python"],
-                    "Labels": {"envyard.version": str(request.version_id)},
+                    # The image inherits the container's labels (a commit merges them);
+                    # containers run from it must not look like build containers.
+                    "Labels": {ROLE: "image"},
                 },
             )
             await emit(
                 f"Image {repo}:{tag} ({committed.get('Id', '')[:19]}) holds "
-                f"{len(packages)} packages"
+                f"{count(len(packages), 'package')}"
             )
             return BuildResult(location=f"{repo}:{tag}", packages=packages)
         finally:
-            with contextlib.suppress(DockerError):
-                await container.delete(force=True)
+            await self._remove(container)
+
+    def _labels(self, request: BuildRequest) -> dict[str, str]:
+        return {
+            DEPLOYMENT: self._settings.queue_name,
+            VERSION: str(request.version_id),
+            # Always set: a container also gets the labels of its image (the previous
+            # version's, committed from a build container). Empty: not known.
+            ATTEMPT: "" if request.attempt is None else str(request.attempt),
+            WORKER: f"{socket.gethostname()}:{os.getpid()}",
+            ROLE: "build",
+        }
+
+    async def _remove(self, container: Any) -> None:
+        """Remove a build container, also when the build is being cancelled.
+
+        Cancelled again while removing (a job abort on top of the heartbeat's cancel), the
+        removal goes on in its own task; aclose waits for it.
+        """
+        removal = asyncio.create_task(self._delete(container))
+        self._removals.add(removal)
+        removal.add_done_callback(self._removals.discard)
+        await asyncio.shield(removal)
+
+    @staticmethod
+    async def _delete(container: Any) -> bool:
+        """Force-remove a container; False when it was gone or another removal won."""
+        try:
+            await container.delete(force=True)
+        except DockerError as exc:
+            if exc.status not in (404, 409):  # 409: removal already in progress elsewhere
+                log.warning("could not remove build container %s: %s", container.id, exc)
+            return False
+        return True
+
+    async def reconcile(self, is_building: IsBuilding) -> int:
+        """Remove this deployment's build containers whose attempt is no longer building."""
+        containers = await self._client().containers.list(
+            all=True,
+            filters={"label": [f"{DEPLOYMENT}={self._settings.queue_name}", f"{ROLE}=build"]},
+        )
+        removed = 0
+        for container in containers:
+            labels = container["Labels"] or {}
+            try:
+                version_id = int(labels[VERSION])
+                attempt = int(labels[ATTEMPT]) if labels.get(ATTEMPT) else None
+            except (KeyError, ValueError):
+                continue  # not made by envyard's builder
+            if await is_building(version_id, attempt):
+                continue
+            if await self._delete(container):
+                removed += 1
+                log.info(
+                    "removed build container %s (%s, by worker %s) of version %s attempt %s: "
+                    "that build is no longer running",
+                    container.id[:12],
+                    container["State"],
+                    labels.get(WORKER, "?"),
+                    version_id,
+                    attempt if attempt is not None else "?",
+                )
+        return removed
 
     async def _require_image(self, image: str) -> None:
         try:
@@ -189,16 +276,13 @@ class DockerBuilder:
                 raise BuildFailed(f"Image {image} is not on the Docker host.") from None
             raise BuildFailed(f"Docker is not reachable: {exc.message}") from None
 
-    async def _stream(self, container: Any, emit: Emit) -> None:
-        pending = ""
+    async def _stream(self, container: Any, emit: Emit) -> deque[str]:
+        """The container's output as log lines (cut when enormous); returns the last ones."""
+        lines, last = LineSplitter(), tail()
         async for chunk in container.log(stdout=True, stderr=True, follow=True):
-            pending += chunk
-            *complete, pending = pending.split("\n")
-            for line in complete:
-                if line.strip():
-                    await emit(line.rstrip())
-        if pending.strip():
-            await emit(pending.rstrip())
+            await relay(lines.feed(chunk), emit, last)
+        await relay(lines.close(), emit, last)
+        return last
 
     async def _read_installed(self, container: Any) -> list[Package]:
         archive = await container.get_archive(f"{WORK}/installed.json")

@@ -5,21 +5,21 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import re
 import shutil
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 from uv import find_uv_bin
 
-from app.builders import BuildFailed, BuildRequest, BuildResult, Built, Emit
+from app.builders import BuildFailed, BuildRequest, BuildResult, Built, Emit, IsBuilding
+from app.builders.output import LineSplitter, count, explain_failure, relay, tail
 from app.domain.environments import BaseEnvironment
 from app.domain.requirements import PackageManager
 from app.domain.versions import Package
 from app.settings import Settings
 
 MIN_PYTHON = (3, 8)
-_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _PROBE = "import json, sys, venv; print(json.dumps([*sys.version_info[:2], sys.executable]))"
 
 
@@ -71,12 +71,12 @@ class LocalBuilder:
         await emit(
             f"Creating a Python {request.python_version} environment for version {request.number}"
         )
-        await self._uv_run(emit, "venv", "--python", interpreter, str(target))
+        await self._uv_run(emit, "venv", "--no-project", "--python", interpreter, str(target))
         meta = target / ".envyard"
         meta.mkdir()
         if request.previous is not None and request.previous.packages:
             await emit(
-                f"Starting from the {len(request.previous.packages)} packages of the "
+                f"Starting from the {count(len(request.previous.packages), 'package')} of the "
                 "previous version"
             )
             pinned = meta / "previous.txt"
@@ -93,7 +93,9 @@ class LocalBuilder:
                 index=True,
             )
         if request.pip_requirements:
-            await emit(f"Installing {len(request.pip_requirements)} pip libraries")
+            await emit(
+                f"Installing {count(len(request.pip_requirements), 'pip library', 'pip libraries')}"
+            )
             wanted = meta / "requirements.txt"
             wanted.write_text("".join(f"{line}\n" for line in request.pip_requirements))
             await self._uv_run(
@@ -101,7 +103,7 @@ class LocalBuilder:
             )
         packages = await self._installed(python)
         (meta / "installed.txt").write_text(_pins(packages))
-        await emit(f"Environment ready: {len(packages)} packages installed at {python}")
+        await emit(f"Environment ready: {count(len(packages), 'package')} installed at {python}")
         return BuildResult(location=str(python), packages=packages)
 
     async def revert(self, request: BuildRequest, target: Built, emit: Emit) -> BuildResult:
@@ -112,13 +114,19 @@ class LocalBuilder:
         packages = await self._installed(python)
         if {p.key: p.version for p in packages} != {p.key: p.version for p in target.packages}:
             raise BuildFailed("That version's environment no longer holds what it was built with.")
-        await emit(f"Environment ready: {len(packages)} packages, as in the version reverted to")
+        await emit(
+            f"Environment ready: {count(len(packages), 'package')}, as in the version reverted to"
+        )
         return BuildResult(location=str(python), packages=list(target.packages))
 
     async def discard(self, location: str) -> None:
         env_dir = Path(location).parent.parent
         if env_dir.is_relative_to(self._settings.envs_dir) and env_dir.exists():
             await asyncio.to_thread(shutil.rmtree, env_dir, True)
+
+    async def reconcile(self, is_building: IsBuilding) -> int:
+        """A killed build's directory is replaced by the next build of that version."""
+        return 0
 
     async def aclose(self) -> None:
         """Nothing held open between builds."""
@@ -161,29 +169,35 @@ class LocalBuilder:
         if index:
             command += self._index_args()
         await emit("$ uv " + " ".join(args))
-        proc = await asyncio.create_subprocess_exec(
-            *command,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            env=self._env(),
-        )
-        try:
-            assert proc.stdout is not None
-            async for raw in proc.stdout:
-                line = _ANSI.sub("", raw.decode(errors="replace")).rstrip()
-                if line:
-                    await emit(line)
-            code = await proc.wait()
-        finally:
-            if proc.returncode is None:  # cancelled or timed out: stop uv with us
-                proc.kill()
-                await proc.wait()
-        if code != 0:
-            raise BuildFailed(
-                f"uv {args[0]} {args[1] if len(args) > 1 else ''} failed "
-                f"(exit code {code}); see the lines above."
+        # A neutral working directory: uv looks for a pyproject.toml from there upwards, and
+        # the server's own directory (envyard's checkout, say) is some project's.
+        with tempfile.TemporaryDirectory(prefix="envyard-uv-") as workdir:
+            proc = await asyncio.create_subprocess_exec(
+                *command,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+                env=self._env(),
+                cwd=workdir,
             )
+            last = tail()
+            try:
+                assert proc.stdout is not None
+                lines = LineSplitter()
+                while chunk := await proc.stdout.read(65536):
+                    await relay(lines.feed(chunk), emit, last)
+                await relay(lines.close(), emit, last)
+                code = await proc.wait()
+            finally:
+                if proc.returncode is None:  # cancelled or timed out: stop uv with us
+                    proc.kill()
+                    await proc.wait()
+        if code != 0:
+            step = " ".join(args[:2]) if args[0] == "pip" else args[0]
+            cause = explain_failure(list(last), self._settings.index_url or "PyPI")
+            if cause is None:
+                raise BuildFailed(f"uv {step} failed (exit code {code}); see the lines above.")
+            raise BuildFailed(f"uv {step} failed: {cause}.")
 
 
 def _pins(packages: Sequence[Package]) -> str:

@@ -4,15 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
+from tortoise.backends.base.config_generator import expand_db_url
+
 MODELS = "app.db.models"
 MIGRATIONS = "app.db.migrations"
+# tortoise's asyncpg client, extended to replace the connections PostgreSQL ends.
+POSTGRES_ENGINE = "app.db.asyncpg_client"
 
 
 def tortoise_config(database_url: str) -> dict[str, Any]:
     if database_url.startswith("postgresql://"):
         database_url = "postgres://" + database_url.removeprefix("postgresql://")
+    connection: str | dict[str, Any] = database_url
+    if database_url.startswith("postgres://"):
+        connection = {**expand_db_url(database_url), "engine": POSTGRES_ENGINE}
     return {
-        "connections": {"default": database_url},
+        "connections": {"default": connection},
         "apps": {
             "models": {
                 "models": [MODELS],

@@ -70,25 +70,34 @@ def check_full_name(value: str) -> str:
     return text
 
 
+def check_text(field: str, label: str, value: str, max_length: int) -> str:
+    """Free text of several lines: stripped, bounded, and storable (no control characters
+    but newlines and tabs, no lone UTF-16 surrogates, which no database accepts)."""
+    text = value.strip()
+    if len(text) > max_length:
+        raise BadUserInput(field, f"{label} must be at most {max_length} characters.")
+    for char in text:
+        if "\ud800" <= char <= "\udfff":
+            raise BadUserInput(
+                field, f"{label} holds a lone UTF-16 surrogate, which is not valid text."
+            )
+        if (char < " " and char not in "\n\r\t") or char == "\x7f":
+            raise BadUserInput(
+                field, f"{label} must not contain control characters (found {char!r})."
+            )
+    return text
+
+
 def check_description(value: str | None) -> str | None:
     if value is None:
         return None
-    text = value.strip()
-    if len(text) > MAX_DESCRIPTION:
-        raise BadUserInput(
-            "description", f"Description must be at most {MAX_DESCRIPTION} characters."
-        )
-    if "\0" in text:
-        raise BadUserInput("description", "Description must not contain NUL characters.")
-    return text or None
+    return check_text("description", "Description", value, MAX_DESCRIPTION) or None
 
 
 def check_feedback(value: str) -> str:
-    text = value.strip()
+    text = check_text("feedback", "Feedback", value, MAX_FEEDBACK)
     if not text:
         raise BadUserInput("feedback", "Feedback must say what to change; it is empty.")
-    if len(text) > MAX_FEEDBACK or "\0" in text:
-        raise BadUserInput("feedback", f"Feedback must be at most {MAX_FEEDBACK} characters.")
     return text
 
 

@@ -89,6 +89,13 @@ def _compare(before: str, after: str) -> ChangeKind:
     return ChangeKind.CHANGED  # equal as versions, different as text (1.0 vs 1.0.0)
 
 
+def check_diffable(number: int, status: VersionStatus) -> None:
+    """Only a finished, successful build has a set of installed packages to compare."""
+    if status is not VersionStatus.SUCCEEDED:
+        state = "is still being built" if not status.finished else "failed to build"
+        raise InvalidState(f"Version {number} {state}; compare versions that built successfully.")
+
+
 def diff_packages(before: Iterable[Package], after: Iterable[Package]) -> list[LibraryChange]:
     """Installed packages of `after` against `before`, sorted by manager and name."""
     old = {p.key: p for p in before}

@@ -7,12 +7,13 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter
 from strawberry.types.execution import ExecutionContext
 
 from app.domain.errors import BadUserInput
 from app.graphql.context import Info
 from app.graphql.errors import code_in_place, stream_failure
+from app.graphql.limits import RequestGuard
 from app.graphql.types import (
     Activation,
     BaseEnvironment,
@@ -185,8 +186,8 @@ schema = EnvyardSchema(
     mutation=Mutation,
     subscription=Subscription,
     extensions=[
+        RequestGuard,
         lambda: QueryDepthLimiter(max_depth=12),
-        lambda: MaxTokensLimiter(max_token_count=5000),
         lambda: MaxAliasesLimiter(max_alias_count=50),
     ],
 )

@@ -11,16 +11,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from app.builders import BuildFailed, BuildRequest, BuildResult, Built
 from app.db.models import Environment, User, Version
+from app.db.queries import append_log
 from app.domain import access
 from app.domain.errors import InvalidState
 from app.domain.requirements import PackageManager, parse_libraries
@@ -37,6 +39,11 @@ from app.services.environments import actor, facts, get_version, now, packages_o
 from app.services.runtime import Runtime
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# How often a running build's new log lines are written to the database: a crash (a killed
+# server or worker) loses at most this much of the log.
+LOG_STORE_INTERVAL = 0.5
 
 
 async def _request(version: Version, env: Environment) -> BuildRequest:
@@ -52,6 +59,7 @@ async def _request(version: Version, env: Environment) -> BuildRequest:
     conda = parse_libraries("condaLibraries", PackageManager.CONDA, version.conda_libraries)
     return BuildRequest(
         version_id=version.id,
+        attempt=version.attempt,
         environment_id=env.id,
         organization=env.organization.name,
         short_name=env.short_name,
@@ -67,17 +75,35 @@ async def _request(version: Version, env: Environment) -> BuildRequest:
 
 
 class _Log:
-    """The attempt's lines: kept for the database and published on the log bus."""
+    """The attempt's lines: published on the log bus at once, stored in batches."""
 
     def __init__(self, rt: Runtime, version: Version) -> None:
         self.rt = rt
+        self.version_id, self.attempt = version.id, version.attempt
         self.key = log_key(version.id, version.attempt)
         self.lines: list[str] = []
+        self._stored = 0
 
     async def emit(self, text: str) -> None:
         for line in text.splitlines() or [""]:
             self.lines.append(line)
             await self.rt.logbus.append(self.key, line)
+
+    async def store(self) -> None:
+        """Append the lines not yet stored to the version's log in the database."""
+        pending = self.lines[self._stored :]
+        if pending:
+            await append_log(self.version_id, self.attempt, pending)
+            self._stored += len(pending)
+
+    async def keep_storing(self) -> None:
+        """Store new lines every LOG_STORE_INTERVAL while the build runs."""
+        while True:
+            await asyncio.sleep(LOG_STORE_INTERVAL)
+            try:
+                await self.store()
+            except Exception as exc:  # the next round tries again; the end stores it all
+                log.warning("storing the log of version %s failed: %s", self.version_id, exc)
 
 
 async def _execute(rt: Runtime, version: Version, env: Environment, out: _Log) -> BuildResult:
@@ -95,13 +121,39 @@ async def _execute(rt: Runtime, version: Version, env: Environment, out: _Log) -
         )
 
 
+async def _retrying(what: str, operation: Callable[[], Awaitable[T]], within: float) -> T:
+    """Run a database operation, retrying failures (a dropped connection, a failover) with
+    backoff for up to `within` seconds; the last failure is raised."""
+    deadline = time.monotonic() + within
+    delay = 0.1
+    while True:
+        try:
+            return await operation()
+        except Exception as exc:
+            if time.monotonic() + delay > deadline:
+                raise
+            log.warning(
+                "%s failed (%s: %s); retrying in %.1f s", what, type(exc).__name__, exc, delay
+            )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
 async def _heartbeat(rt: Runtime, version_id: int, attempt: int) -> None:
-    """Returns when the version is no longer this attempt's BUILDING version."""
+    """Returns only when the database confirms that this attempt is no longer BUILDING.
+
+    A failing heartbeat query says nothing about the build: it is retried until the database
+    answers (meanwhile the watchdog may declare the build stale, which the answer then says).
+    """
     while True:
         await asyncio.sleep(rt.settings.heartbeat_interval)
-        alive = await Version.filter(
-            id=version_id, attempt=attempt, status=VersionStatus.BUILDING
-        ).update(heartbeat_at=now())
+        alive = await _retrying(
+            f"the heartbeat of version {version_id}",
+            lambda: Version.filter(
+                id=version_id, attempt=attempt, status=VersionStatus.BUILDING
+            ).update(heartbeat_at=now()),
+            within=float("inf"),
+        )
         if not alive:
             return
 
@@ -120,18 +172,19 @@ async def run_build(rt: Runtime, version_id: int, attempt: int) -> None:
     out = _Log(rt, version)
     work = asyncio.create_task(_execute(rt, version, env, out))
     alive = asyncio.create_task(_heartbeat(rt, version_id, attempt))
+    storing = asyncio.create_task(out.keep_storing())
     try:
         await asyncio.wait({work, alive}, return_when=asyncio.FIRST_COMPLETED)
     except asyncio.CancelledError:
-        await _stop(work, alive)
+        await _stop(work, alive, storing)
         await _finish(
             rt, version, out, None, "it was stopped before it ended (its worker shut down)"
         )
         raise
-    if not work.done():  # finished elsewhere: cancelled, or declared stale
-        await _stop(work, alive)
+    if not work.done():  # confirmed by the database: cancelled, or declared stale
+        await _stop(work, alive, storing)
         return
-    await _stop(alive)
+    await _stop(alive, storing)
     result, failure = None, None
     try:
         result = work.result()
@@ -159,20 +212,29 @@ async def _finish(
     else:
         await out.emit(f"Build failed: {failure}")
     action = Action.BUILD_SUCCEEDED if result is not None else Action.BUILD_FAILED
-    async with in_transaction():
-        updated = await Version.filter(
-            id=version.id, attempt=version.attempt, status=VersionStatus.BUILDING
-        ).update(
-            status=VersionStatus.SUCCEEDED if result is not None else VersionStatus.FAILED,
-            packages=[asdict(p) | {"manager": p.manager.value} for p in result.packages]
-            if result is not None
-            else [],
-            location=result.location if result is not None else None,
-            log="\n".join(out.lines),
-            finished_at=now(),
-        )
-        if updated:
-            await _environment_after_build(version.environment_id, action)
+
+    async def record() -> None:
+        async with in_transaction():
+            updated = await Version.filter(
+                id=version.id, attempt=version.attempt, status=VersionStatus.BUILDING
+            ).update(
+                status=VersionStatus.SUCCEEDED if result is not None else VersionStatus.FAILED,
+                packages=[asdict(p) | {"manager": p.manager.value} for p in result.packages]
+                if result is not None
+                else [],
+                location=result.location if result is not None else None,
+                log="\n".join(out.lines),
+                finished_at=now(),
+            )
+            if updated:
+                await _environment_after_build(version.environment_id, action)
+
+    # Until the stale bound, nobody else decides this build's fate: keep trying to record it.
+    await _retrying(
+        f"recording the end of version {version.id}",
+        record,
+        within=max(rt.settings.stale_build_after, 30.0),
+    )
     await rt.logbus.close(out.key)
 
 
@@ -182,17 +244,26 @@ async def _environment_after_build(env_id: int, action: Action) -> None:
     )
 
 
-async def fail_versions(rt: Runtime, versions: Sequence[Version], reason: str) -> int:
-    """Fail queued or building versions from outside their build; returns how many."""
+async def fail_versions(
+    rt: Runtime, versions: Sequence[Version], reason: str, *, if_stalled: bool = False
+) -> int:
+    """Fail queued or building versions from outside their build; returns how many.
+
+    With `if_stalled`, a version is failed only if its heartbeat is still the one it was
+    read with: a build that proved alive meanwhile is left alone.
+    """
     failed = 0
     for version in versions:
         key = log_key(version.id, version.attempt)
         lines = await rt.logbus.lines(key)
+        # The log bus holds every line of a build it carries; the database, every line stored
+        # before its build stopped (a killed server's memory bus is gone).
         text = "\n".join(lines) if lines else version.log
         note = f"Build failed: {reason}"
+        condition: dict[str, Any] = {"heartbeat_at": version.heartbeat_at} if if_stalled else {}
         async with in_transaction():
             updated = await Version.filter(
-                id=version.id, attempt=version.attempt, status__in=RUNNING_VERSION
+                id=version.id, attempt=version.attempt, status__in=RUNNING_VERSION, **condition
             ).update(
                 status=VersionStatus.FAILED,
                 log=f"{text}\n{note}" if text else note,
@@ -207,22 +278,42 @@ async def fail_versions(rt: Runtime, versions: Sequence[Version], reason: str) -
     return failed
 
 
-async def fail_interrupted(rt: Runtime, reason: str) -> int:
-    """Standalone start: builds of the previous process cannot resume."""
-    return await fail_versions(rt, await Version.filter(status__in=RUNNING_VERSION), reason)
+async def recover_builds(rt: Runtime) -> int:
+    """Standalone start: what a previous server left behind; returns how many were failed.
+
+    Queued builds are queued again (claiming is atomic: a build queued twice runs once). A
+    running build is interrupted only if its heartbeat stops: it is watched for two
+    heartbeat intervals, and failed if nothing wrote it meanwhile. The mere start of a
+    process says nothing: a server that still runs keeps writing heartbeats.
+    """
+    for version in await Version.filter(status=VersionStatus.QUEUED):
+        await rt.queue.enqueue(version.id, version.attempt)
+    building = await Version.filter(status=VersionStatus.BUILDING)
+    seen = {(v.id, v.attempt): v.heartbeat_at for v in building}
+    if not seen:
+        return 0
+    await asyncio.sleep(2 * rt.settings.heartbeat_interval + 0.5)
+    still = await Version.filter(id__in=[v.id for v in building], status=VersionStatus.BUILDING)
+    stalled = [v for v in still if seen.get((v.id, v.attempt), "gone") == v.heartbeat_at]
+    return await fail_versions(rt, stalled, INTERRUPTED, if_stalled=True)
+
+
+INTERRUPTED = "the server stopped while this build was running"
 
 
 async def fail_stale(rt: Runtime) -> int:
-    """Fail builds whose worker stopped writing heartbeats."""
+    """Fail builds whose worker (standalone: server) stopped writing heartbeats."""
     bound = rt.settings.stale_build_after
     cutoff = now() - timedelta(seconds=bound)
     stale = await Version.filter(
         Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, started_at__lt=cutoff),
         status=VersionStatus.BUILDING,
     )
-    return await fail_versions(
-        rt, stale, f"its worker stopped responding (no heartbeat for {bound:g} s); build again"
-    )
+    if rt.settings.redis_url:
+        reason = f"its worker stopped responding (no heartbeat for {bound:g} s); build again"
+    else:
+        reason = INTERRUPTED
+    return await fail_versions(rt, stale, reason, if_stalled=True)
 
 
 async def watch_stale(rt: Runtime) -> None:

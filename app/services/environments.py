@@ -16,6 +16,7 @@ from app.db.models import Environment, User, Version
 from app.domain import access
 from app.domain import environments as rules
 from app.domain.errors import InvalidState, NameTaken, NotFound
+from app.domain.ids import parse_id
 from app.domain.requirements import PackageManager
 from app.domain.statuses import Action, EnvironmentStatus, VersionStatus, transition
 from app.domain.versions import (
@@ -23,6 +24,7 @@ from app.domain.versions import (
     Package,
     VersionRef,
     active_version,
+    check_diffable,
     diff_packages,
     next_version_number,
     revert_target,
@@ -52,17 +54,6 @@ def packages_of(version: Version) -> list[Package]:
     return [
         Package(p["name"], p["version"], PackageManager(p["manager"])) for p in version.packages
     ]
-
-
-def parse_id(value: str | int, what: str = "environment") -> int:
-    """IDs are positive integers; anything else names no object."""
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise NotFound(f"No such {what}.") from None
-    if not 0 < number < 2**31:
-        raise NotFound(f"No such {what}.")
-    return number
 
 
 def now() -> datetime:
@@ -132,6 +123,8 @@ async def library_diff(
 ) -> list[LibraryChange]:
     before = await get_version(user, from_version)
     after = await get_version(user, to_version)
+    check_diffable(before.number, before.status)
+    check_diffable(after.number, after.status)
     return diff_packages(packages_of(before), packages_of(after))
 
 

@@ -11,13 +11,16 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from tortoise import Tortoise
+from tortoise.exceptions import OperationalError
 from tortoise.migrations.api import migrate
 
+from app import datadir
 from app.builders import Builder
 from app.db.config import tortoise_config
+from app.db.models import User
 from app.domain.environments import BaseEnvironment
 from app.logbus import LogBus
 from app.services.queue import BuildQueue
@@ -49,14 +52,43 @@ def make_builder(settings: Settings) -> Builder:
 
 async def migrate_database(settings: Settings) -> None:
     """Bring the database schema up to date (creates it on an empty database)."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    datadir.prepare(settings.data_dir)
+    datadir.protect_database(settings)
     await migrate(config=tortoise_config(settings.database_url))
     await Tortoise.close_connections()
+    datadir.protect_database(settings)  # SQLite may have made journal files meanwhile
+
+
+async def database_exists(settings: Settings) -> bool:
+    """Whether the configured database holds envyard's tables (never creates anything)."""
+    path = datadir.sqlite_path(settings)
+    if path is not None and not path.exists():
+        return False
+    await Tortoise.init(config=tortoise_config(settings.database_url))
+    try:
+        await User.exists()
+    except OperationalError:  # no such table
+        return False
+    finally:
+        await Tortoise.close_connections()
+    return True
 
 
 @contextlib.asynccontextmanager
-async def database(settings: Settings, *, migrate: bool = True) -> AsyncIterator[None]:
-    """Hold the ORM open for the block (CLI commands and workers); migrate first if asked."""
+async def database(
+    settings: Settings, *, migrate: bool = True, create: bool = True
+) -> AsyncIterator[None]:
+    """Hold the ORM open for the block (CLI commands and workers); migrate first if asked.
+
+    With create=False a database that does not exist yet is refused (DataDirError) instead
+    of being made: a command run from the wrong folder must not start a new, empty one.
+    """
+    if not create and not await database_exists(settings):
+        raise datadir.DataDirError(
+            f"there is no envyard database in the data directory {settings.data_dir} "
+            f"({datadir.shown_url(settings.database_url)}). Run this where the server's data "
+            "is (ENVYARD_DATA_DIR, ENVYARD_DATABASE_URL), or pass --create to make a new one."
+        )
     if migrate:
         await migrate_database(settings)
     await Tortoise.init(config=tortoise_config(settings.database_url))
@@ -96,16 +128,17 @@ async def open_runtime(settings: Settings, role: Role) -> AsyncIterator[Runtime]
         logbus = MemoryLogBus(settings.log_retention)
         queue = InProcessQueue(run, settings.max_concurrent_builds)
         runtime = Runtime(settings, builder, logbus, queue)
-        if role == "api":  # builds of this process's previous life cannot resume
-            await builds.fail_interrupted(
-                runtime, "the server stopped while this build was running"
-            )
-    watchdog = asyncio.create_task(builds.watch_stale(runtime), name="stale-build-watchdog")
+    tasks: list[asyncio.Task[Any]] = [
+        asyncio.create_task(builds.watch_stale(runtime), name="stale-build-watchdog")
+    ]
+    if not settings.redis_url and role == "api":
+        tasks.append(asyncio.create_task(builds.recover_builds(runtime), name="recover-builds"))
     try:
         yield runtime
     finally:
-        watchdog.cancel()
-        await asyncio.gather(watchdog, return_exceptions=True)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         await queue.aclose()
         await logbus.aclose()
         await builder.aclose()

@@ -10,7 +10,7 @@ from tortoise.transactions import in_transaction
 
 from app.db.models import Organization, User
 from app.domain.environments import check_account_name
-from app.domain.errors import BadUserInput
+from app.domain.errors import BadUserInput, NotFound
 
 DEFAULT_ORG = "default"
 DEFAULT_ADMIN = "admin"
@@ -25,7 +25,7 @@ def new_token() -> str:
 
 
 async def authenticate(token: str | None) -> User | None:
-    if not token or len(token) > 200:
+    if not token or len(token) > 200 or not token.isascii():
         return None
     return await User.get_or_none(token_hash=hash_token(token))
 
@@ -54,6 +54,25 @@ async def add_user(org_name: str, username: str, *, admin: bool) -> tuple[User, 
             "username", f"User {username!r} already exists in organization {org_name!r}."
         ) from None
     return user, token
+
+
+async def new_user_token(org_name: str, username: str) -> str:
+    """A new token for an existing user; the old one stops working at once."""
+    token = new_token()
+    updated = await User.filter(organization__name=org_name, username=username).update(
+        token_hash=hash_token(token)
+    )
+    if not updated:
+        raise NotFound(f"There is no user {username!r} in organization {org_name!r}.")
+    return token
+
+
+async def list_users(org_name: str | None = None) -> list[User]:
+    """Every user (of one organization, when named), by organization and name."""
+    users = User.all().prefetch_related("organization").order_by("organization__name", "username")
+    if org_name is not None:
+        users = users.filter(organization__name=org_name)
+    return await users
 
 
 async def bootstrap_admin() -> str | None:

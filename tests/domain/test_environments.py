@@ -86,3 +86,32 @@ def test_account_names_are_docker_safe(name, ok):
     else:
         with pytest.raises(BadUserInput):
             rules.check_account_name("org", name)
+
+
+@pytest.mark.parametrize(
+    ("value", "ok"),
+    [
+        ("About\nthis\tenvironment", True),
+        ("emoji 🍓 and accents é", True),
+        ("lone \ud800 surrogate", False),
+        ("low \udfff surrogate", False),
+        ("NUL \0 inside", False),
+        ("bell \x07", False),
+        ("delete \x7f", False),
+        ("x" * 2001, False),
+    ],
+)
+def test_description_is_storable_text(value, ok):
+    if ok:
+        assert rules.check_description(value) == value.strip()
+    else:
+        with pytest.raises(BadUserInput) as caught:
+            rules.check_description(value)
+        assert caught.value.field == "description"
+
+
+@pytest.mark.parametrize("value", ["\ud800", "fix \udc00 this", "", "  ", "x" * 5001, "a\0b"])
+def test_feedback_refused(value):
+    with pytest.raises(BadUserInput) as caught:
+        rules.check_feedback(value)
+    assert caught.value.field == "feedback"

@@ -8,6 +8,7 @@ from app.domain.versions import (
     Package,
     VersionRef,
     active_version,
+    check_diffable,
     diff_packages,
     next_version_number,
     revert_target,
@@ -86,3 +87,20 @@ def test_diff_keeps_managers_apart():
     after = [pip("numpy", "1.0")]
     kinds = sorted((c.manager.value, c.kind.value) for c in diff_packages(before, after))
     assert kinds == [("CONDA", "REMOVED"), ("PIP", "ADDED")]
+
+
+@pytest.mark.parametrize(
+    ("status", "ok"),
+    [
+        (VersionStatus.SUCCEEDED, True),
+        (VersionStatus.QUEUED, False),
+        (VersionStatus.BUILDING, False),
+        (VersionStatus.FAILED, False),
+    ],
+)
+def test_only_successful_versions_are_diffed(status, ok):
+    if ok:
+        check_diffable(3, status)
+    else:
+        with pytest.raises(InvalidState, match="Version 3"):
+            check_diffable(3, status)

@@ -5,7 +5,11 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
+from collections.abc import AsyncIterator
+from typing import Any
 
+import aiodocker
+import asyncpg
 import pytest
 from redis.asyncio import Redis
 
@@ -15,10 +19,56 @@ from tests.support.server import Server, start_worker, stop_process
 
 pytestmark = [pytest.mark.e2e, pytest.mark.parametrize("server", ["distributed"], indirect=True)]
 
+CANCEL = "mutation($v: ID!) { cancelBuild(versionId: $v) { id status } }"
+
 
 def on(peer: Server, client: Client) -> Client:
     """The same caller, talking to another API process."""
     return Client(peer.http_url, peer.ws_url, client.token)
+
+
+async def build_containers(server: Server, version_id: str | None = None) -> list[dict[str, Any]]:
+    """The deployment's build containers (of one version), in any state: Id, State, Labels."""
+    labels = [f"envyard.deployment={server.env['ENVYARD_QUEUE_NAME']}", "envyard.role=build"]
+    if version_id is not None:
+        labels.append(f"envyard.version={version_id}")
+    async with aiodocker.Docker() as docker:
+        found = await docker.containers.list(all=True, filters={"label": labels})
+    return [{key: c[key] for key in ("Id", "State", "Labels")} for c in found]
+
+
+async def running_container(server: Server, version_id: str) -> dict[str, str]:
+    """The labels of the version's build container, once it runs."""
+    deadline = time.monotonic() + 60
+    while True:
+        found = [c for c in await build_containers(server, version_id) if c["State"] == "running"]
+        if found:
+            labels: dict[str, str] = found[0]["Labels"]
+            return labels
+        assert time.monotonic() < deadline, f"no running build container for {version_id}"
+        await asyncio.sleep(0.05)
+
+
+async def wait_removed(server: Server, version_id: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while await build_containers(server, version_id):
+        assert time.monotonic() < deadline, f"{version_id}'s container is there after {timeout} s"
+        await asyncio.sleep(0.05)
+
+
+@pytest.fixture(scope="module", autouse=True)
+async def no_build_container_left(server: Server) -> AsyncIterator[None]:
+    """Every build of this module has ended by its end: none of their containers remain."""
+    yield
+    bound = float(server.env["ENVYARD_STALE_BUILD_AFTER"]) / 2  # two heartbeat intervals
+    for _ in range(int(bound / 0.1)):
+        if not (left := await build_containers(server)):
+            break
+        await asyncio.sleep(0.1)
+    async with aiodocker.Docker() as docker:
+        for container in left:
+            await docker.containers.container(container["Id"]).delete(force=True)
+    assert not left, [c["Labels"] for c in left]
 
 
 async def test_subscriber_on_another_api_sees_every_line(server, people):
@@ -74,16 +124,30 @@ async def test_fifty_concurrent_builds_make_one_build(server, people):
     await apis[1].aclose()
 
 
+async def stored_log(server: Server, version_id: str, at_least: int) -> str:
+    """The version's log as the database holds it, once it has `at_least` lines."""
+    conn = await asyncpg.connect(server.env["ENVYARD_DATABASE_URL"])
+    try:
+        for _ in range(100):
+            log = await conn.fetchval("SELECT log FROM version WHERE id = $1", int(version_id))
+            if log and len(log.splitlines()) >= at_least:
+                return str(log)
+            await asyncio.sleep(0.1)
+    finally:
+        await conn.close()
+    raise AssertionError(f"the database holds no log lines of version {version_id}")
+
+
 async def test_worker_killed_mid_build(server, people):
-    """SIGKILL every worker during a build: the version ends FAILED within the bound."""
+    """SIGKILL every worker during a build: the version ends FAILED within the bound, and the
+    next workers remove the build container the killed one left."""
     env = await create(people.alice, pipLibraries=["yard-slow"])
-    await people.alice(BUILD, id=env["id"])
-    for _ in range(200):
-        current = await get(people.alice, env["id"])
-        if current["versions"][0]["status"] == "BUILDING":
-            break
-        await asyncio.sleep(0.05)
+    version = (await people.alice(BUILD, id=env["id"]))["buildEnvironment"]
+    await running_container(server, version["id"])
+    current = await get(people.alice, env["id"])
     assert current["versions"][0]["status"] == "BUILDING"
+    # The worker stores its log lines in the database as they come, not only at the end.
+    stored = await stored_log(server, version["id"], at_least=3)
     for worker in server.workers:
         worker.send_signal(signal.SIGKILL)
         worker.wait()
@@ -95,15 +159,59 @@ async def test_worker_killed_mid_build(server, people):
     failed = env["versions"][0]
     assert failed["status"] == "FAILED"
     assert "its worker stopped responding" in failed["log"].splitlines()[-1]
+    assert failed["log"].startswith(stored)
     # Stale after `bound` seconds without a heartbeat, noticed by a watchdog that looks every
     # bound/4 seconds; the heartbeat before the kill may be up to bound/4 old.
     assert elapsed < bound * 1.6, elapsed
+    assert await build_containers(server, version["id"])  # nobody left to remove it
 
-    # New workers; the environment builds again, reusing the failed number.
+    # New workers remove it in their first pass, once their runtime is open (the interpreter
+    # starts, connects to PostgreSQL and Redis: 0.6-1.2 s here).
     for old in server.workers:
         stop_process(old)
     server.workers[:] = [start_worker(server.env), start_worker(server.env)]
+    await wait_removed(server, version["id"], timeout=10)
+
+    # The environment builds again, reusing the failed number.
     await people.alice(BUILD, id=env["id"])
     env = await wait_built(people.alice, env["id"])
     assert env["status"] == "DRAFT"
     assert [(v["number"], v["status"]) for v in env["versions"]] == [(1, "SUCCEEDED")]
+    # The image inherits the build container's labels; containers run from it are not builds.
+    async with aiodocker.Docker() as docker:
+        image = await docker.images.inspect(f"envyard/acme/{env['shortName']}:1")
+    assert image["Config"]["Labels"]["envyard.role"] == "image"
+
+
+async def test_surviving_worker_removes_a_killed_workers_container(server, people):
+    """Kill only the worker running a build: the other one, on the same engine, removes its
+    container once the watchdog has failed the build. Nothing restarts."""
+    env = await create(people.alice, pipLibraries=["yard-slow"])
+    version = (await people.alice(BUILD, id=env["id"]))["buildEnvironment"]
+    labels = await running_container(server, version["id"])
+    pid = int(labels["envyard.worker"].rsplit(":", 1)[1])
+    victim = next(w for w in server.workers if w.pid == pid)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    stale = float(server.env["ENVYARD_STALE_BUILD_AFTER"])
+    interval = stale / 4
+    # The last heartbeat precedes the kill; a watchdog (every interval) fails the build within
+    # stale + interval of it, and the survivor's next pass (every interval) removes the
+    # container: stale + 2 intervals, and 1 s for the processes' own work (4.4-5.3 s here).
+    await wait_removed(server, version["id"], timeout=stale + 2 * interval + 1)
+    failed = (await get(people.alice, env["id"]))["versions"][0]
+    assert failed["status"] == "FAILED"
+    assert "its worker stopped responding" in failed["log"].splitlines()[-1]
+
+    stop_process(victim)
+    server.workers[server.workers.index(victim)] = start_worker(server.env)
+
+
+async def test_cancelled_build_removes_its_container(server, people):
+    env = await create(people.alice, pipLibraries=["yard-slow"])
+    version = (await people.alice(BUILD, id=env["id"]))["buildEnvironment"]
+    await running_container(server, version["id"])
+    assert (await people.alice(CANCEL, v=version["id"]))["cancelBuild"]["status"] == "FAILED"
+    # The job's abort (or the heartbeat, within an interval) stops the build, which removes
+    # its container itself (0.5 s after cancelBuild was sent, here).
+    await wait_removed(server, version["id"], timeout=2)

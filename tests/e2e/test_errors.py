@@ -297,3 +297,34 @@ async def test_cancel_build(people):
     env, _ = await build(alice, env["id"])
     assert env["status"] == "DRAFT"
     assert [(v["number"], v["status"]) for v in env["versions"]] == [(1, "SUCCEEDED")]
+
+
+FAILED_INSTALLS = [
+    (["yard-nope"], "yard-nope was not found in the package index"),
+    (["yard-alpha==9.0"], "no version matching yard-alpha==9.0 is in the package index"),
+]
+
+
+@pytest.mark.parametrize(("libraries", "cause"), FAILED_INSTALLS)
+async def test_a_failed_install_names_its_cause(people, libraries, cause):
+    env = await create(people.alice, pipLibraries=libraries)
+    env, lines = await build(people.alice, env["id"])
+    assert env["status"] == "FAILED"
+    assert lines[-1]["text"].startswith("Build failed: ")
+    assert cause in lines[-1]["text"], lines[-1]
+    assert "see the lines above" not in lines[-1]["text"]
+
+
+async def test_enormous_output_lines_are_cut_and_the_log_kept(people):
+    """yard-long depends on a package with a 70,000-character name: the installer's error
+    about it is a line that long."""
+    env = await create(people.alice, pipLibraries=["yard-long"])
+    env, lines = await build(people.alice, env["id"])
+    texts = [line["text"] for line in lines]
+    assert env["status"] == "FAILED"
+    assert [line["number"] for line in lines] == list(range(1, len(lines) + 1))
+    assert "\n".join(texts) == env["versions"][0]["log"]  # nothing lost
+    cut = [t for t in texts if t.endswith("more characters cut]")]
+    assert cut and all(len(t) < 16_384 + 60 for t in cut)
+    assert max(map(len, texts)) < 16_384 + 60
+    assert "internal error" not in texts[-1] and "yard-xxxxxxxx" in texts[-1]

@@ -92,14 +92,19 @@ def write_index(root: Path, dists: Iterable[Dist]) -> Path:
 
 SLOW_PROJECT = "yard-slow"
 SLOW_SECONDS = 3.0
+# Project pages that answer late, so that builds needing them stay in progress that long.
+SLOW_PROJECTS = {SLOW_PROJECT: SLOW_SECONDS, "yard-sloth": 8.0}
+# A dependency with a 70,000-character name: uv's error about it is a line that long.
+LONG_NAME = "yard-" + "x" * 70_000
 
 
 class _QuietHandler(SimpleHTTPRequestHandler):
-    """Serves files; the page of SLOW_PROJECT answers late, so its builds stay in progress."""
+    """Serves files; the pages of SLOW_PROJECTS answer late."""
 
     def do_GET(self) -> None:
-        if f"/simple/{SLOW_PROJECT}/" in self.path:
-            time.sleep(SLOW_SECONDS)
+        for project, seconds in SLOW_PROJECTS.items():
+            if f"/simple/{project}/" in self.path:
+                time.sleep(seconds)
         super().do_GET()
 
     def log_message(self, format: str, *args: object) -> None:
@@ -130,4 +135,6 @@ CATALOGUE = [
     Dist("yard-delta", "3.1"),
     Dist("yard-extra", "1.0"),
     Dist(SLOW_PROJECT, "1.0"),
+    Dist("yard-sloth", "1.0"),
+    Dist("yard-long", "1.0", requires=[LONG_NAME]),
 ]

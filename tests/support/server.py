@@ -18,6 +18,7 @@ from pathlib import Path
 
 import asyncpg
 
+ROOT = Path(__file__).resolve().parents[2]
 POSTGRES_ADMIN_URL = os.environ.get(
     "ENVYARD_TEST_POSTGRES", "postgres://postgres@127.0.0.1:5432/test"
 )
@@ -106,11 +107,12 @@ def base_env(data_dir: Path, database: str, index_url: str) -> dict[str, str]:
 
 
 @contextmanager
-def run_server(env: dict[str, str]) -> Iterator[Server]:
+def run_server(env: dict[str, str], cwd: Path | None = None) -> Iterator[Server]:
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--log-level", "warning"],
-        env=env,
+        env={**env, "PYTHONPATH": str(ROOT)} if cwd is not None else env,
+        cwd=cwd,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

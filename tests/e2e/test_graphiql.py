@@ -1,0 +1,225 @@
+"""GraphiQL in a real headless Chromium that may reach nothing but this host.
+
+The page and its assets come from envyard itself (app/graphql/ide/); a query runs over HTTP
+and a build log subscription over the WebSocket, both authorized from GraphiQL's headers.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import re
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import httpx
+import pytest
+from playwright.async_api import (
+    Page,
+    Request,
+    Route,
+    WebSocket,
+    WebSocketRoute,
+    async_playwright,
+    expect,
+)
+
+from app.graphql.ide import ASSETS
+from tests.support.client import Client
+from tests.support.ops import BUILD, create, wait_built
+from tests.support.server import Server, base_env, database_url, run_server
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+LOOPBACK = {"127.0.0.1", "localhost", "[::1]", "::1"}
+# ENVYARD_GRAPHIQL_SCREENSHOT=/tmp/graphiql.png keeps a picture of the page at the end.
+SCREENSHOT = os.environ.get("ENVYARD_GRAPHIQL_SCREENSHOT")
+
+
+def require_chromium() -> None:
+    """Browser tests skip outside CI without Chromium; in CI a missing Chromium fails."""
+    if os.access(CHROMIUM, os.X_OK):
+        return
+    message = f"{CHROMIUM} is missing; run scripts/browser-setup"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="module")
+def graphiql_server(tmp_path_factory: pytest.TempPathFactory, index_url: str) -> Iterator[Server]:
+    data_dir = tmp_path_factory.mktemp("data-graphiql")
+    for url in database_url("sqlite", data_dir):
+        with run_server(base_env(data_dir, url, index_url)) as server:
+            yield server
+
+
+@pytest.fixture
+async def http(graphiql_server: Server) -> AsyncIterator[httpx.AsyncClient]:
+    base = f"http://127.0.0.1:{graphiql_server.port}"
+    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+        yield client
+
+
+async def test_the_page_loads_only_envyards_own_assets(http: httpx.AsyncClient) -> None:
+    page = (await http.get("/graphql", headers={"Accept": "text/html"})).text
+    assert "<title>envyard GraphiQL</title>" in page
+    assert "://" not in page
+    sources = re.findall(r'(?:src|href)="([^"]*)"', page)
+    assert all(s.startswith("/graphql/ide/") or s == "data:," for s in sources), sources
+    referenced = dict(
+        re.findall(r'(?:src|href)="/graphql/ide/([^"]+)"\s+integrity="([^"]+)"', page)
+    )
+    assert set(referenced) == set(ASSETS)
+
+    # A browser opening a link with ?query= gets GraphiQL; other GETs still run the query.
+    linked = await http.get("/graphql?query={__typename}", headers={"Accept": "text/html"})
+    assert linked.text == page
+    run = await http.get("/graphql?query={__typename}", headers={"Accept": "*/*"})
+    assert run.json() == {"data": {"__typename": "Query"}}
+
+    for name, media_type in ASSETS.items():
+        response = await http.get(f"/graphql/ide/{name}")
+        assert response.status_code == 200, name
+        assert response.headers["content-type"].split(";")[0] == media_type
+        assert "immutable" in response.headers["cache-control"]
+        digest = base64.b64encode(hashlib.sha384(response.content).digest()).decode()
+        assert referenced[name] == f"sha384-{digest}", name
+
+    for path in (
+        "/graphql/ide/README.md",
+        "/graphql/ide/graphiql.LICENSE",
+        "/graphql/ide/graphiql.html",
+        "/graphql/ide/..%2F__init__.py",
+        "/graphql/ide/%2E%2E%2F%2E%2E%2Fmain.py",
+        "/graphql/ide/vendor/graphiql-3.8.3.min.js",
+        "/graphql/ide/",
+    ):
+        assert (await http.get(path)).status_code == 404, path
+
+
+async def test_query_and_subscription_in_graphiql_offline(graphiql_server: Server) -> None:
+    require_chromium()
+    server = graphiql_server
+    origin = f"http://127.0.0.1:{server.port}"
+    token = server.admin_token
+    assert token
+    authorization = json.dumps({"Authorization": f"Bearer {token}"})
+
+    external: list[str] = []  # every request for another host, blocked
+    failed: list[str] = []  # requests that failed or were answered with an error
+    browser_errors: list[str] = []
+    websockets: list[str] = []
+    frames_sent: list[dict[str, Any]] = []
+    posted: list[str] = []  # bodies of POST requests
+
+    async def only_loopback(route: Route) -> None:
+        if urlsplit(route.request.url).hostname in LOOPBACK:
+            await route.continue_()
+        else:
+            external.append(route.request.url)
+            await route.abort("blockedbyclient")
+
+    def only_loopback_ws(ws: WebSocketRoute) -> None:
+        if urlsplit(ws.url).hostname in LOOPBACK:
+            ws.connect_to_server()
+        else:
+            external.append(ws.url)
+            ws.close()
+
+    def on_request(request: Request) -> None:
+        if request.method == "POST":
+            posted.append(request.post_data or "")
+
+    def on_request_failed(request: Request) -> None:
+        if request.url not in external:
+            failed.append(f"{request.url}: {request.failure}")
+
+    def watch(page: Page) -> None:
+        page.on("request", on_request)
+        page.on("requestfailed", on_request_failed)
+        page.on(
+            "response",
+            lambda r: failed.append(f"{r.url}: {r.status}") if r.status >= 400 else None,
+        )
+        page.on("pageerror", lambda e: browser_errors.append(str(e)))
+        page.on("console", lambda m: browser_errors.append(m.text) if m.type == "error" else None)
+        page.on("websocket", on_websocket)
+
+    def on_websocket(ws: WebSocket) -> None:
+        websockets.append(ws.url)
+        ws.on("framesent", lambda frame: frames_sent.append(json.loads(frame)))
+
+    client = Client(server.http_url, server.ws_url, token)
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            context = await browser.new_context(viewport={"width": 1400, "height": 900})
+            await context.route("**/*", only_loopback)
+            await context.route_web_socket(re.compile(".*"), only_loopback_ws)
+            page = await context.new_page()
+            watch(page)
+
+            # A query, authorized through the `headers` link parameter.
+            query = "{ me { username } }"
+            await page.goto(f"{origin}/graphql?query={quote(query)}&headers={quote(authorization)}")
+            run = page.locator(".graphiql-execute-button")
+            await run.click()
+            result = page.locator(".result-window")
+            await expect(result).to_contain_text('"username": "admin"')
+            assert "headers=" not in page.url  # the token does not stay in the address bar
+            assert "query=" in page.url
+
+            # A build log subscription, authorized by typing into the headers editor.
+            env = await create(client, pipLibraries=["yard-alpha"])
+            version = (await client(BUILD, id=env["id"]))["buildEnvironment"]
+            subscription = (
+                f'subscription {{ buildLog(versionId: "{version["id"]}") {{ number text }} }}'
+            )
+            await page.goto(f"{origin}/graphql?query={quote(subscription)}")
+            await page.get_by_role("button", name="Headers").click()
+            await page.locator(".graphiql-editor-tool .graphiql-editor:not(.hidden)").click()
+            await page.keyboard.press("Control+A")
+            await page.keyboard.insert_text(authorization)
+            await run.click()
+            await expect(result).to_contain_text("Build succeeded:", timeout=60_000)
+            env = await wait_built(client, env["id"])
+            last = env["versions"][0]["log"].splitlines()[-1]
+            assert last.startswith("Build succeeded:")
+            await expect(result).to_contain_text(f'"text": {json.dumps(last)}')
+            if SCREENSHOT:
+                await page.screenshot(path=SCREENSHOT)
+
+            assert external == []
+            assert failed == []
+            assert browser_errors == []
+            # The guard itself works: a request for another host is blocked and recorded.
+            probe = "https://unpkg.com/graphiql@3.8.3/graphiql.min.js"
+            await page.evaluate("url => fetch(url).catch(() => null)", probe)
+            assert external == [probe]
+        finally:
+            await browser.close()
+            await client.aclose()
+
+    # The subscription went over the same origin's WebSocket, with the typed headers as its
+    # connection_init payload; nothing of it over HTTP.
+    assert websockets == [f"ws://127.0.0.1:{server.port}/graphql"]
+    init, subscribe = frames_sent[:2]
+    assert init == {"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}}
+    assert (subscribe["type"], subscribe["payload"]["query"]) == ("subscribe", subscription)
+    assert not [body for body in posted if "buildLog" in body]
