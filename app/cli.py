@@ -1,4 +1,4 @@
-"""envyard serve | worker | user add | user token | user list | export-schema."""
+"""envyard serve | worker | user add | user token | user list | lock | export-schema."""
 
 from __future__ import annotations
 
@@ -117,6 +117,21 @@ def _user_list(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _lock(args: argparse.Namespace, settings: Settings) -> int:
+    from app.domain.lockfiles import LockFormat
+    from app.services.environments import lockfile_for_operator
+
+    _where(settings)
+    text = _run_with_database(
+        settings,
+        lambda: lockfile_for_operator(
+            args.env_id, args.version, LockFormat(args.format), settings.index_url
+        ),
+    )
+    sys.stdout.write(text)
+    return 0
+
+
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
     if not settings.redis_url:
         _say("envyard worker needs ENVYARD_REDIS_URL (the distributed mode)")
@@ -191,6 +206,19 @@ def build_parser() -> argparse.ArgumentParser:
     listing = user.add_parser("list", help="list users, their organizations and roles")
     listing.add_argument("--org", default=None, help="only this organization's users")
     listing.set_defaults(run=_user_list)
+
+    lock = commands.add_parser(
+        "lock", help="print the lock file of a version (its active one by default)"
+    )
+    lock.add_argument("env_id", metavar="ENV_ID", help="the environment's id")
+    lock.add_argument("--version", type=int, default=None, help="the version number")
+    lock.add_argument(
+        "--format",
+        default="LOCK",
+        choices=["LOCK", "REQUIREMENTS_TXT", "ENVIRONMENT_YML"],
+        help="a rattler lock file (default), pip requirements, or a conda environment file",
+    )
+    lock.set_defaults(run=_lock)
 
     export = commands.add_parser("export-schema", help="print the GraphQL SDL")
     export.set_defaults(run=_export_schema, no_settings=True)

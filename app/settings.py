@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 DEFAULT_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 DEFAULT_DOCKER_IMAGES = tuple((f"python:3.{m}", f"python:3.{m}-slim") for m in range(10, 15))
 _BASE_NAME = re.compile(r"python:3\.[0-9]{1,2}")
+_CHANNEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 _IMAGE_REF = re.compile(r"[a-z0-9][a-z0-9._/:@-]{0,254}")
 
 
@@ -40,6 +41,7 @@ class Settings:
     max_body_bytes: int = 256 * 1024
     max_query_tokens: int = 2000
     max_query_selections: int = 300
+    conda_channels: tuple[str, ...] = ("conda-forge",)
 
     @property
     def heartbeat_interval(self) -> float:
@@ -94,6 +96,7 @@ class Settings:
             max_body_bytes=_positive_int(env, "ENVYARD_MAX_BODY_BYTES", 256 * 1024),
             max_query_tokens=_positive_int(env, "ENVYARD_MAX_QUERY_TOKENS", 2000),
             max_query_selections=_positive_int(env, "ENVYARD_MAX_QUERY_SELECTIONS", 300),
+            conda_channels=_conda_channels(env.get("ENVYARD_CONDA_CHANNELS")),
         )
 
 
@@ -129,6 +132,24 @@ def _check_index_url(name: str, url: str) -> None:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https", "file") or any(c.isspace() for c in url):
         raise SettingsError(f"{name} must be an http(s):// or file:// URL, not {url!r}")
+
+
+def _conda_channels(raw: str | None) -> tuple[str, ...]:
+    """Channel URLs (http, https, file) or names on anaconda.org, separated by spaces."""
+    channels = tuple((raw or "conda-forge").split())
+    for channel in channels:
+        if "://" in channel:
+            _check_index_url("ENVYARD_CONDA_CHANNELS", channel)
+        elif not _CHANNEL_NAME.fullmatch(channel):
+            raise SettingsError(
+                f"ENVYARD_CONDA_CHANNELS: {channel!r} is neither a channel URL nor a name"
+            )
+    return channels
+
+
+def conda_channel_url(channel: str) -> str:
+    """A channel as a URL (names live on anaconda.org, as conda's defaults say)."""
+    return channel if "://" in channel else f"https://conda.anaconda.org/{channel}"
 
 
 def _docker_images(raw: str | None) -> tuple[tuple[str, str], ...]:

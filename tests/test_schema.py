@@ -25,14 +25,13 @@ CONTRACT = ROOT / "tests" / "contract.graphql"
 SHARED_CONTRACT = ROOT.parent / "shared" / "contract.graphql"
 ADDITIONS = "# Additions (second contract revision)"
 
-# Names of the second revision that later issues implement (lock files: issue 8; archived
-# versions: issue 10; governance, including approveEnvironment's acknowledgeViolations
-# argument: issue 11). The check below demands that exactly these are
+# Names of the second revision that later issues implement (archived versions: issue 10;
+# governance, including approveEnvironment's acknowledgeViolations argument: issue 11). The
+# check below demands that exactly these are
 # missing: one implemented must leave this list, and nothing else may be missing.
 PENDING_ADDITIONS = {
     "Environment.usage: EnvironmentUsage! expected",
     "Environment.events: [EnvironmentEvent!]! expected",
-    "Version.lockfile: String expected",
     "Version.policyViolations: [PolicyViolation!]! expected",
     "Version.archived: Boolean! expected",
     "Version.sizeBytes: Float expected",
@@ -49,7 +48,6 @@ PENDING_ADDITIONS = {
     *(
         f"type {name} missing or of another kind"
         for name in [
-            "LockFormat",
             "EventKind",
             "EnvironmentEvent",
             "EnvironmentUsage",

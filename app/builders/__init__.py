@@ -51,6 +51,8 @@ class BuildRequest:
 class BuildResult:
     location: str
     packages: list[Package] = field(default_factory=list)
+    lockfile: str = ""  # a rattler lock file of exactly what was installed
+    channels: list[str] = field(default_factory=list)  # the conda channels, if conda was used
 
 
 class Builder(Protocol):

@@ -174,7 +174,9 @@ class DockerBuilder:
             last = await self._stream(container, emit)
             status = (await container.wait()).get("StatusCode", 1)
             if status != 0:
-                cause = explain_failure(list(last), self._settings.index_url or "PyPI")
+                cause = explain_failure(
+                    list(last), f"the package index {self._settings.index_url or 'PyPI'}"
+                )
                 if cause is None:
                     raise BuildFailed(
                         f"pip install failed (exit code {status}); see the lines above."

@@ -6,18 +6,22 @@ import asyncio
 import json
 import os
 import shutil
+import sys
 import tempfile
+import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 
+from packaging.utils import canonicalize_name
 from uv import find_uv_bin
 
-from app.builders import BuildFailed, BuildRequest, BuildResult, Built, Emit, IsBuilding
+from app.builders import BuildFailed, BuildRequest, BuildResult, Built, Emit, IsBuilding, inventory
+from app.builders.lock import write_lock
 from app.builders.output import LineSplitter, count, explain_failure, relay, tail
 from app.domain.environments import BaseEnvironment
 from app.domain.requirements import PackageManager
 from app.domain.versions import Package
-from app.settings import Settings
+from app.settings import Settings, conda_channel_url
 
 MIN_PYTHON = (3, 8)
 _PROBE = "import json, sys, venv; print(json.dumps([*sys.version_info[:2], sys.executable]))"
@@ -57,40 +61,46 @@ class LocalBuilder:
         return self._settings.envs_dir / str(request.environment_id) / f"v{request.number}"
 
     async def build(self, request: BuildRequest, emit: Emit) -> BuildResult:
-        if request.conda_requirements:
-            raise BuildFailed(
-                "Conda libraries cannot be installed yet: conda installs are not yet available "
-                f"with the local builder ({', '.join(request.conda_requirements)})."
-            )
-        interpreter = await self._interpreter(request.python_version)
         target = self._env_dir(request)
         if target.exists():  # left by an earlier failed attempt at this version number
             await asyncio.to_thread(shutil.rmtree, target)
         target.parent.mkdir(parents=True, exist_ok=True)
-        python = target / "bin" / "python"
-        await emit(
-            f"Creating a Python {request.python_version} environment for version {request.number}"
+        previous = request.previous
+        conda_before = previous is not None and any(
+            p.manager is PackageManager.CONDA for p in previous.packages
         )
-        await self._uv_run(emit, "venv", "--no-project", "--python", interpreter, str(target))
-        meta = target / ".envyard"
-        meta.mkdir()
-        if request.previous is not None and request.previous.packages:
+        # An environment that has (or had: a removed library may remain) conda libraries is a
+        # conda prefix whose Python comes from the solve; the others stay uv virtualenvs.
+        if request.conda_requirements or conda_before:
+            python = await self._conda_prefix(request, target, emit)
+        else:
+            interpreter = await self._interpreter(request.python_version)
             await emit(
-                f"Starting from the {count(len(request.previous.packages), 'package')} of the "
-                "previous version"
+                f"Creating a Python {request.python_version} environment for version "
+                f"{request.number}"
+            )
+            await self._uv_run(emit, "venv", "--no-project", "--python", interpreter, str(target))
+            python = target / "bin" / "python"
+        meta = target / ".envyard"
+        meta.mkdir(exist_ok=True)
+        # pip never replaces what conda installed: its distributions are pinned as constraints.
+        conda_owned = [
+            p for p in await inventory.installed(python) if p.manager is PackageManager.CONDA
+        ]
+        pip_args = ["--python", str(python)]
+        if conda_owned:
+            constraints = meta / "conda-owned.txt"
+            constraints.write_text(_pins(conda_owned))
+            pip_args += ["--constraint", str(constraints)]
+        if previous is not None and any(p.manager is PackageManager.PIP for p in previous.packages):
+            pins = [p for p in previous.packages if p.manager is PackageManager.PIP]
+            await emit(
+                f"Starting from the {count(len(pins), 'pip package')} of the previous version"
             )
             pinned = meta / "previous.txt"
-            pinned.write_text(_pins(request.previous.packages))
+            pinned.write_text(_pins(pins))
             await self._uv_run(
-                emit,
-                "pip",
-                "install",
-                "--python",
-                str(python),
-                "--no-deps",
-                "-r",
-                str(pinned),
-                index=True,
+                emit, "pip", "install", *pip_args, "--no-deps", "-r", str(pinned), index=True
             )
         if request.pip_requirements:
             await emit(
@@ -98,20 +108,89 @@ class LocalBuilder:
             )
             wanted = meta / "requirements.txt"
             wanted.write_text("".join(f"{line}\n" for line in request.pip_requirements))
-            await self._uv_run(
-                emit, "pip", "install", "--python", str(python), "-r", str(wanted), index=True
-            )
-        packages = await self._installed(python)
+            await self._uv_run(emit, "pip", "install", *pip_args, "-r", str(wanted), index=True)
+        packages = await inventory.installed(python)
         (meta / "installed.txt").write_text(_pins(packages))
+        conda = bool(request.conda_requirements or conda_before)
+        lockfile = await self._lockfile(python, packages, conda)
         await emit(f"Environment ready: {count(len(packages), 'package')} installed at {python}")
-        return BuildResult(location=str(python), packages=packages)
+        channels = [conda_channel_url(c) for c in self._settings.conda_channels] if conda else []
+        return BuildResult(str(python), packages, lockfile=lockfile, channels=channels)
+
+    async def _conda_prefix(self, request: BuildRequest, target: Path, emit: Emit) -> Path:
+        """Solve and link the conda libraries (and Python itself) into `target`."""
+        previous = request.previous
+        await emit(
+            f"Creating a conda environment with Python {request.python_version} for version "
+            f"{request.number}"
+        )
+        with tempfile.TemporaryDirectory(prefix="envyard-conda-") as work:
+            result = Path(work) / "installed.json"
+            await self._conda(
+                emit,
+                {
+                    "action": "install",
+                    "prefix": str(target),
+                    "channels": [conda_channel_url(c) for c in self._settings.conda_channels],
+                    "specs": [f"python {request.python_version}.*", *request.conda_requirements],
+                    "cache_dir": str(self._settings.cache_dir / "conda"),
+                    "previous_prefix": str(Path(previous.location).parent.parent)
+                    if previous is not None
+                    and any(p.manager is PackageManager.CONDA for p in previous.packages)
+                    else None,
+                    "result": str(result),
+                },
+            )
+        python = target / "bin" / "python"
+        if not python.exists():
+            raise BuildFailed("The conda environment has no bin/python.")
+        return python
+
+    async def _lockfile(self, python: Path, packages: list[Package], conda: bool) -> str:
+        """A rattler lock file of exactly `packages`: conda records as linked, pip
+        distributions with the URL (and hash) of the file the index serves for them."""
+        pip = [p for p in packages if p.manager is PackageManager.PIP]
+        with tempfile.TemporaryDirectory(prefix="envyard-lock-") as work:
+            files = await self._pip_files(python, pip, Path(work))
+        return await write_lock(
+            [conda_channel_url(c) for c in self._settings.conda_channels] if conda else [],
+            [(p.name, p.version, files.get(p.key[1], "")) for p in pip],
+            self._settings.index_url,
+            python.parent.parent if conda else None,
+        )
+
+    async def _pip_files(self, python: Path, pip: list[Package], work: Path) -> dict[str, str]:
+        """Canonical name -> the URL (with `#sha256=`) of the file the index has for that
+        exact version, as uv resolves it; empty where the index does not say."""
+        if not pip:
+            return {}
+        pins, lock = work / "pins.txt", work / "pylock.toml"
+        pins.write_text(_pins(pip))
+        command = [
+            self._uv, "pip", "compile", "--no-config", "--quiet", "--color", "never",
+            "--no-deps", "--format", "pylock.toml", "--python", str(python),
+            *self._index_args(), "-o", str(lock), str(pins),
+        ]  # fmt: skip
+        try:
+            await self._run(_quiet, "uv pip compile", command, "the package index")
+        except BuildFailed:  # e.g. the index is gone since: the lock still lists the pins
+            return {}
+        files: dict[str, str] = {}
+        for package in tomllib.loads(lock.read_text()).get("packages", []):
+            for wheel in package.get("wheels", []) or [package.get("sdist", {})]:
+                if wheel.get("url"):
+                    digest = wheel.get("hashes", {}).get("sha256")
+                    suffix = f"#sha256={digest}" if digest else ""
+                    files[canonicalize_name(package["name"])] = wheel["url"] + suffix
+                    break
+        return files
 
     async def revert(self, request: BuildRequest, target: Built, emit: Emit) -> BuildResult:
         python = Path(target.location)
         await emit(f"Reusing the environment built at {python}")
         if not python.exists():
             raise BuildFailed(f"The environment of that version is gone from {python}.")
-        packages = await self._installed(python)
+        packages = await inventory.installed(python)
         if {p.key: p.version for p in packages} != {p.key: p.version for p in target.packages}:
             raise BuildFailed("That version's environment no longer holds what it was built with.")
         await emit(
@@ -130,16 +209,6 @@ class LocalBuilder:
 
     async def aclose(self) -> None:
         """Nothing held open between builds."""
-
-    async def _installed(self, python: Path) -> list[Package]:
-        out = await _capture(
-            [self._uv, "pip", "list", "--no-config", "--python", str(python), "--format", "json"],
-            self._env(),
-        )
-        return sorted(
-            (Package(p["name"], p["version"], PackageManager.PIP) for p in json.loads(out)),
-            key=lambda p: p.key,
-        )
 
     # -- running uv ----------------------------------------------------------------------
 
@@ -169,12 +238,29 @@ class LocalBuilder:
         if index:
             command += self._index_args()
         await emit("$ uv " + " ".join(args))
+        step = " ".join(args[:2]) if args[0] == "pip" else args[0]
+        source = f"the package index {self._settings.index_url or 'PyPI'}"
+        await self._run(emit, f"uv {step}", command, source)
+
+    async def _conda(self, emit: Emit, request: dict[str, object]) -> None:
+        """A conda step, in a child process: rattler never runs in the server or worker."""
+        command = [sys.executable, "-m", "app.builders.conda_runner"]
+        channels = " ".join(self._settings.conda_channels)
+        where = (
+            f"the conda channel{'s' if len(self._settings.conda_channels) > 1 else ''} {channels}"
+        )
+        await self._run(emit, "conda install", command, where, json.dumps(request).encode())
+
+    async def _run(
+        self, emit: Emit, what: str, command: list[str], index: str, data: bytes = b""
+    ) -> None:
+        """Run a tool, its output streamed to the log; BuildFailed naming the cause."""
         # A neutral working directory: uv looks for a pyproject.toml from there upwards, and
         # the server's own directory (envyard's checkout, say) is some project's.
-        with tempfile.TemporaryDirectory(prefix="envyard-uv-") as workdir:
+        with tempfile.TemporaryDirectory(prefix="envyard-build-") as workdir:
             proc = await asyncio.create_subprocess_exec(
                 *command,
-                stdin=asyncio.subprocess.DEVNULL,
+                stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT,
                 env=self._env(),
@@ -182,22 +268,28 @@ class LocalBuilder:
             )
             last = tail()
             try:
-                assert proc.stdout is not None
+                assert proc.stdin is not None and proc.stdout is not None
+                proc.stdin.write(data)
+                await proc.stdin.drain()
+                proc.stdin.close()
                 lines = LineSplitter()
                 while chunk := await proc.stdout.read(65536):
                     await relay(lines.feed(chunk), emit, last)
                 await relay(lines.close(), emit, last)
                 code = await proc.wait()
             finally:
-                if proc.returncode is None:  # cancelled or timed out: stop uv with us
+                if proc.returncode is None:  # cancelled or timed out: stop it with us
                     proc.kill()
                     await proc.wait()
         if code != 0:
-            step = " ".join(args[:2]) if args[0] == "pip" else args[0]
-            cause = explain_failure(list(last), self._settings.index_url or "PyPI")
+            cause = explain_failure(list(last), index)
             if cause is None:
-                raise BuildFailed(f"uv {step} failed (exit code {code}); see the lines above.")
-            raise BuildFailed(f"uv {step} failed: {cause}.")
+                raise BuildFailed(f"{what} failed (exit code {code}); see the lines above.")
+            raise BuildFailed(f"{what} failed: {cause}.")
+
+
+async def _quiet(line: str) -> None:
+    """For steps whose output is not the build log's business."""
 
 
 def _pins(packages: Sequence[Package]) -> str:

@@ -102,7 +102,7 @@ MAX_EXPLANATION = 500
 def explain_failure(lines: Sequence[str], index: str) -> str | None:
     """Why an install (uv's or pip's) failed, in one sentence; None when it does not say.
 
-    `index` names the package index the build used, for the sentence.
+    `index` names where the build looked, as a phrase: "the package index <URL>".
     """
     cause = _cause(lines, index)
     if cause is None or len(cause) <= MAX_EXPLANATION:
@@ -122,18 +122,16 @@ def _cause(lines: Sequence[str], index: str) -> str | None:
         line = next(c for c in reversed(causes) if _UNREACHABLE.search(c))
         # A long line (pip's) is reduced to its most specific match, which comes last.
         reason = line if len(line) <= 120 else _UNREACHABLE.findall(line)[-1]
-        return f"the package index {index} could not be reached ({reason})"
+        return f"{index} could not be reached ({reason})"
     if match := _UV_NOT_FOUND.search(text):
-        return f"{_short(match[1])} was not found in the package index {index}"
+        return f"{_short(match[1])} was not found in {index}"
     if match := _UV_NO_VERSION.search(text):
-        return f"no version matching {_short(match[1])} is in the package index {index}"
+        return f"no version matching {_short(match[1])} is in {index}"
     if match := _PIP_NO_MATCH.search(text):
         requirement, versions = _short(match[1]), _short(match[2].strip(), 300)
         if versions == "none":
-            return f"{requirement} was not found in the package index {index}"
-        return (
-            f"no version matching {requirement} is in the package index {index} (it has {versions})"
-        )
+            return f"{requirement} was not found in {index}"
+        return f"no version matching {requirement} is in {index} (it has {versions})"
     if match := _PIP_CONFLICT.search(text):
         return f"the requirements conflict: {_short(match[1], 300)} cannot be installed together"
     for line in lines:

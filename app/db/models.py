@@ -81,6 +81,10 @@ class Version(Model):
     reverted_from = fields.IntField(null=True)
     location = fields.CharField(max_length=1024, null=True)
     log = fields.TextField(default="")
+    # A rattler lock file of exactly what was installed, and the conda channels it came
+    # from (none for a pip-only version); null for versions built before lock files.
+    lockfile = fields.TextField(null=True)
+    channels: fields.Field[list[str] | None] = fields.JSONField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     started_at = fields.DatetimeField(null=True)
     # Written by the running build every few seconds; a stale one means its worker died.

@@ -67,9 +67,11 @@ class Library:
         return f"{self.name}{extras}{spec}"
 
     def conda_spec(self) -> str:
-        """The conda match spec: `=v` keeps conda's meaning, the others are the same text."""
+        """The conda match spec: `=v` keeps conda's meaning, the others are the same text;
+        extras become rattler's optional dependencies (`lib>=v[extras=[x,y]]`)."""
         spec = f"{self.operator}{self.version}" if self.operator else ""
-        return f"{self.name}{spec}"
+        extras = f"[extras=[{','.join(self.extras)}]]" if self.extras else ""
+        return f"{self.name}{spec}{extras}"
 
 
 def parse_library(manager: PackageManager, raw: str) -> Library:

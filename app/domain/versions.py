@@ -25,6 +25,7 @@ class Package:
     name: str
     version: str
     manager: PackageManager
+    build: str = ""  # a conda package's build string; "" for pip distributions
 
     @property
     def key(self) -> tuple[PackageManager, str]:

@@ -8,6 +8,7 @@ import strawberry
 
 from app.db import models
 from app.domain.environments import BaseEnvironment as BaseEnvironmentRule
+from app.domain.lockfiles import LockFormat as LockFormatEnum
 from app.domain.requirements import PackageManager as PackageManagerEnum
 from app.domain.statuses import EnvironmentStatus as EnvironmentStatusEnum
 from app.domain.statuses import VersionStatus as VersionStatusEnum
@@ -15,11 +16,13 @@ from app.domain.versions import ChangeKind as ChangeKindEnum
 from app.domain.versions import LibraryChange as LibraryChangeRule
 from app.domain.versions import VersionRef, active_version
 from app.graphql.context import Info
+from app.services import environments as envs
 
 EnvironmentStatus = strawberry.enum(EnvironmentStatusEnum, name="EnvironmentStatus")
 VersionStatus = strawberry.enum(VersionStatusEnum, name="VersionStatus")
 PackageManager = strawberry.enum(PackageManagerEnum, name="PackageManager")
 ChangeKind = strawberry.enum(ChangeKindEnum, name="ChangeKind")
+LockFormat = strawberry.enum(LockFormatEnum, name="LockFormat")
 
 
 @strawberry.type
@@ -71,6 +74,19 @@ class Version:
     @strawberry.field(description="The whole build log so far.")
     async def log(self, info: Info) -> str:
         return await info.context.log_loader.load(self.model)
+
+    @strawberry.field(
+        description="What this version installed, as a file to recreate it: pip "
+        "requirements, a conda environment file, or a rattler lock file (conda and pypi "
+        "packages with URLs and hashes). Null unless the version built successfully."
+    )
+    async def lockfile(
+        self,
+        info: Info,
+        format: LockFormat = LockFormatEnum.LOCK,  # type: ignore[valid-type]
+    ) -> str | None:
+        index_url = info.context.runtime.settings.index_url
+        return await envs.version_lockfile(self.model, LockFormatEnum(format), index_url)
 
     @classmethod
     def of(cls, version: models.Version) -> Version:

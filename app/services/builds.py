@@ -13,7 +13,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -116,9 +116,11 @@ async def _execute(rt: Runtime, version: Version, env: Environment, out: _Log) -
             return await rt.builder.build(request, out.emit)
         target = await Version.get(environment_id=env.id, number=version.reverted_from)
         await out.emit(f"Reverting to version {target.number}")
-        return await rt.builder.revert(
+        result = await rt.builder.revert(
             request, Built(target.location or "", packages_of(target)), out.emit
         )
+        # The same installed set: the same lock file.
+        return replace(result, lockfile=target.lockfile or "", channels=target.channels or [])
 
 
 async def _retrying(what: str, operation: Callable[[], Awaitable[T]], within: float) -> T:
@@ -223,6 +225,8 @@ async def _finish(
                 if result is not None
                 else [],
                 location=result.location if result is not None else None,
+                lockfile=result.lockfile if result is not None else None,
+                channels=result.channels if result is not None else None,
                 log="\n".join(out.lines),
                 finished_at=now(),
             )

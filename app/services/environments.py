@@ -12,11 +12,13 @@ from tortoise.expressions import Q
 from tortoise.query_utils import Prefetch
 from tortoise.transactions import in_transaction
 
+from app.builders.lock import write_lock
 from app.db.models import Environment, User, Version
 from app.domain import access
 from app.domain import environments as rules
 from app.domain.errors import InvalidState, NameTaken, NotFound
 from app.domain.ids import parse_id
+from app.domain.lockfiles import LockFormat, environment_yml, requirements_txt
 from app.domain.requirements import PackageManager
 from app.domain.statuses import Action, EnvironmentStatus, VersionStatus, transition
 from app.domain.versions import (
@@ -52,7 +54,8 @@ def ref(version: Version) -> VersionRef:
 
 def packages_of(version: Version) -> list[Package]:
     return [
-        Package(p["name"], p["version"], PackageManager(p["manager"])) for p in version.packages
+        Package(p["name"], p["version"], PackageManager(p["manager"]), p.get("build", ""))
+        for p in version.packages
     ]
 
 
@@ -79,10 +82,10 @@ async def _load(user: User, env_id: str | int, *related: str | Prefetch) -> Envi
 
 
 def _versions() -> Prefetch:
-    """An environment's versions without their logs, which can be long; the GraphQL `log`
-    field loads them, batched (logs.current_logs)."""
+    """An environment's versions without their logs and lock files, which can be long; the
+    GraphQL `log` field loads logs, batched (logs.current_logs), `lockfile` its own."""
     # Read at call time: Tortoise adds the foreign key's column (environment_id) at init.
-    columns = set(Version._meta.db_fields) - {"log"}
+    columns = set(Version._meta.db_fields) - {"log", "lockfile"}
     return Prefetch("versions", queryset=Version.all().only(*columns))
 
 
@@ -116,6 +119,48 @@ async def get_version(user: User, version_id: str | int) -> Version:
     if version is None or not access.can_view(actor(user), facts(version.environment)):
         raise NotFound("No such version.")
     return version
+
+
+async def version_lockfile(version: Version, fmt: LockFormat, index_url: str | None) -> str | None:
+    """A successful version's lock file in `fmt`; None for any other version. `index_url`
+    is the pip index of versions built before lock files, which recorded no URLs."""
+    if version.status is not VersionStatus.SUCCEEDED:
+        return None
+    packages = packages_of(version)
+    if fmt is LockFormat.REQUIREMENTS_TXT:
+        return requirements_txt(packages)
+    if fmt is LockFormat.ENVIRONMENT_YML:
+        env = await Environment.get(id=version.environment_id)
+        channels = version.channels or []
+        return environment_yml(env.short_name, channels, packages, env.python_version)
+    stored = await Version.filter(id=version.id).values_list("lockfile", flat=True)
+    if stored and stored[0]:
+        return str(stored[0])
+    # Built before lock files were written: what was recorded, without URLs or hashes.
+    pip = [(p.name, p.version, "") for p in packages if p.manager is PackageManager.PIP]
+    return await write_lock(version.channels or [], pip, index_url)
+
+
+async def lockfile_for_operator(
+    env_id: str, number: int | None, fmt: LockFormat, index_url: str | None
+) -> str:
+    """`envyard lock` on the server host: any environment, its active version by default."""
+    env = await Environment.get_or_none(id=parse_id(env_id))
+    if env is None:
+        raise NotFound(f"No environment {env_id}.")
+    versions = await Version.filter(environment_id=env.id)
+    if number is None:
+        active = active_version([ref(v) for v in versions])
+        if active is None:
+            raise InvalidState(f"Environment {env.short_name} has no successful build.")
+        number = active.number
+    version = next((v for v in versions if v.number == number), None)
+    if version is None:
+        raise NotFound(f"Environment {env.short_name} has no version {number}.")
+    text = await version_lockfile(version, fmt, index_url)
+    if text is None:
+        raise InvalidState(f"Version {number} of {env.short_name} did not build successfully.")
+    return text
 
 
 async def library_diff(
@@ -242,6 +287,8 @@ async def _start_version(
             "reverted_from": None,
             "location": None,
             "log": "",
+            "lockfile": None,
+            "channels": None,
             "started_at": None,
             "finished_at": None,
             **fields,

@@ -48,7 +48,7 @@ def test_count():
     assert count(3, "pip library", "pip libraries") == "3 pip libraries"
 
 
-INDEX = "http://127.0.0.1:9999/simple/"
+INDEX = "the package index http://127.0.0.1:9999/simple/"
 
 # Outputs captured from uv 0.13 (--color never) and pip 23 (Debian bookworm's) on this host.
 UV_NOT_FOUND = """\
@@ -95,8 +95,8 @@ ERROR: No matching distribution found for yard-alpha"""
 @pytest.mark.parametrize(
     ("output", "cause"),
     [
-        (UV_NOT_FOUND, f"yard-nope was not found in the package index {INDEX}"),
-        (UV_NO_VERSION, f"no version matching yard-alpha==9.0 is in the package index {INDEX}"),
+        (UV_NOT_FOUND, f"yard-nope was not found in {INDEX}"),
+        (UV_NO_VERSION, f"no version matching yard-alpha==9.0 is in {INDEX}"),
         (
             UV_CONFLICT,
             "the requirements cannot be resolved: Because only yard-alpha<=2.0 is available "
@@ -105,20 +105,19 @@ ERROR: No matching distribution found for yard-alpha"""
         ),
         (
             UV_UNREACHABLE,
-            f"the package index {INDEX} could not be reached (Connection refused (os error 111))",
+            f"{INDEX} could not be reached (Connection refused (os error 111))",
         ),
-        (PIP_NOT_FOUND, f"yard-nope was not found in the package index {INDEX}"),
+        (PIP_NOT_FOUND, f"yard-nope was not found in {INDEX}"),
         (
             PIP_NO_VERSION,
-            f"no version matching yard-alpha==9.0 is in the package index {INDEX} (it has "
-            "1.0, 2.0)",
+            f"no version matching yard-alpha==9.0 is in {INDEX} (it has 1.0, 2.0)",
         ),
         (
             PIP_CONFLICT,
             "the requirements conflict: yard-alpha==1.0 and yard-alpha==2.0 cannot be "
             "installed together",
         ),
-        (PIP_UNREACHABLE, f"the package index {INDEX} could not be reached (Connection refused)"),
+        (PIP_UNREACHABLE, f"{INDEX} could not be reached (Connection refused)"),
         ("error: something else entirely", "something else entirely"),
         ("Resolved 3 packages\nInstalled 3 packages", None),
     ],
@@ -130,6 +129,6 @@ def test_explain_failure(output, cause):
 def test_explanations_are_bounded():
     name = "yard-" + "x" * 5000
     cause = explain_failure([f"  cause: Because {name} was not found in the package registry"], "i")
-    assert cause == f"{name[:120]}... was not found in the package index i"
+    assert cause == f"{name[:120]}... was not found in i"
     cause = explain_failure(["error: " + "y" * 5000], "i")
     assert cause == "y" * MAX_EXPLANATION + f" [... {5000 - MAX_EXPLANATION} more characters cut]"

@@ -22,7 +22,15 @@ ACCEPTED = [
     (CONDA, "numpy==1.26.4", "numpy==1.26.4", ()),
     (CONDA, "openssl>=3.0.13", "openssl>=3.0.13", ()),
     (CONDA, "tzdata=2024a", "tzdata=2024a", ()),
-    (CONDA, "dask[complete]<=2024.1.0", "dask<=2024.1.0", ("complete",)),
+    # Extras are rattler's optional dependencies, never dropped.
+    (CONDA, "dask[complete]<=2024.1.0", "dask<=2024.1.0[extras=[complete]]", ("complete",)),
+    (
+        CONDA,
+        "dask[complete, diagnostics]",
+        "dask[extras=[complete,diagnostics]]",
+        ("complete", "diagnostics"),
+    ),
+    (CONDA, "dask[complete]=2024.1", "dask=2024.1[extras=[complete]]", ("complete",)),
 ]
 
 
