@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.conda import build_channel, serve_channel
 from tests.support.index import CATALOGUE, serve_index, write_index
 
 
@@ -15,4 +16,17 @@ def index_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A local package index of wheels built by the tests, on 127.0.0.1."""
     root = write_index(tmp_path_factory.mktemp("index"), CATALOGUE)
     with serve_index(Path(root)) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def conda_channel() -> Path:
+    """The tests' own conda channel (tests/support/conda.py), built once per host."""
+    return build_channel()
+
+
+@pytest.fixture(scope="session")
+def conda_channel_url(conda_channel: Path) -> Iterator[str]:
+    """That channel served on 127.0.0.1."""
+    with serve_channel(conda_channel) as url:
         yield url

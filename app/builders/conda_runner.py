@@ -8,8 +8,8 @@ and workers never load it: each conda step runs here, in a process of its own. T
 
 - `install`: solve `specs` against `channels` (the previous version's packages locked, so a
   new version moves only what it must), then install into `prefix`, hard-linked from the
-  shared package cache. Progress goes to standard output line by line; the installed
-  records are written as JSON to `result`.
+  shared package cache. Progress goes to standard output line by line; what was installed
+  is in the prefix's conda-meta/.
 - `lock`: write a rattler lock file of `prefix`'s conda packages (if any) and the given pip
   packages to `result`.
 
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -42,17 +43,36 @@ def prefix_records(prefix: Path) -> list[Any]:
     return [PrefixRecord.from_path(path) for path in sorted(meta.glob("*.json"))]
 
 
-def describe(record: Any) -> dict[str, Any]:
-    return {
-        "name": record.name.normalized,
-        "version": str(record.version),
-        "build": record.build,
-        "subdir": record.subdir,
-        "channel": record.channel,
-        "url": record.url,
-        "sha256": record.sha256.hex() if record.sha256 else None,
-        "md5": record.md5.hex() if record.md5 else None,
-    }
+class Refused(Exception):
+    """A request rattler accepted but envyard does not: its message is the last line."""
+
+
+def missing_extras(specs: list[Any], records: list[Any]) -> list[str]:
+    """Extras asked for that the solved package does not have (rattler ignores them)."""
+    solved = {record.name.normalized: record for record in records}
+    missing = []
+    for spec in specs:
+        extras = getattr(spec, "extras", None) or []
+        record = solved.get(spec.name.normalized) if spec.name is not None else None
+        if record is None:
+            continue
+        offered = set(record.extra_depends or {})
+        for extra in extras:
+            if extra not in offered:
+                have = ", ".join(sorted(offered)) or "none"
+                missing.append(
+                    f"{record.name.normalized} {record.version} has no extra {extra!r} "
+                    f"(its extras: {have})"
+                )
+    return missing
+
+
+def solver_message(exc: Exception) -> str:
+    """rattler's explanation of a failed solve, as one line without its tree drawing."""
+    text = str(exc).replace("Cannot solve the request because of:", "")
+    for glyph in ("└─", "├─", "│"):
+        text = text.replace(glyph, " ")
+    return " ".join(text.split()).rstrip(".")
 
 
 class Reporter:
@@ -107,6 +127,9 @@ async def install(request: dict[str, Any]) -> None:
         platforms=[PLATFORM, "noarch"],
     )
     say(f"Solved in {time.monotonic() - started:.1f} s: {len(records)} conda packages")
+    missing = missing_extras(specs, records)
+    if missing:
+        raise Refused("; ".join(missing))
     for record in sorted(records, key=lambda r: r.name.normalized):
         say(f"  {record.name.normalized} {record.version} {record.build}")
     progress = Reporter()
@@ -122,8 +145,6 @@ async def install(request: dict[str, Any]) -> None:
     )
     downloaded = f"{progress.downloads} downloaded" if progress.downloads else "all from cache"
     say(f"Installed in {time.monotonic() - started:.1f} s ({downloaded})")
-    installed = [describe(record) for record in prefix_records(prefix)]
-    Path(request["result"]).write_text(json.dumps(installed))
 
 
 def lock(request: dict[str, Any]) -> None:
@@ -152,11 +173,21 @@ def main() -> int:
         else:
             raise ValueError(f"unknown action {request['action']!r}")
     except Exception as exc:
-        message = " ".join(str(exc).split()) or type(exc).__name__
-        say(f"error: {message}")
+        if type(exc).__name__ == "SolverError":
+            for line in str(exc).splitlines():  # rattler's tree, as it draws it
+                say(f"  {line}")
+            asked = ", ".join(request.get("specs", []))
+            say(f"error: {asked} cannot be installed together: {solver_message(exc)}")
+        else:
+            message = " ".join(str(exc).split()).rstrip(".") or type(exc).__name__
+            say(f"error: {message}")
         return 1
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    sys.stdout.flush()
+    # Not sys.exit: rattler's runtime can crash the interpreter's shutdown after async calls
+    # (SIGSEGV in about a quarter of runs). Everything is written; leave at once.
+    os._exit(code)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 from app.builders import BuildFailed
@@ -31,8 +32,19 @@ def conda_meta(prefix: Path) -> list[dict[str, object]]:
     return [json.loads(path.read_text()) for path in sorted(meta.glob("*.json"))]
 
 
+@dataclass(frozen=True, slots=True)
+class Survey:
+    packages: list[Package]  # every package, each under its manager
+    conda_distributions: list[Package]  # the Python distributions conda's packages brought
+
+
 async def installed(python: Path) -> list[Package]:
     """Every package of the environment of `python`, sorted by manager and name."""
+    return (await survey(python)).packages
+
+
+async def survey(python: Path) -> Survey:
+    """What the environment of `python` holds, and which distributions are conda's."""
     prefix = python.parent.parent
     records = await asyncio.to_thread(conda_meta, prefix)
     conda_files = {str(f) for record in records for f in record.get("files", [])}  # type: ignore[attr-defined]
@@ -52,6 +64,7 @@ async def installed(python: Path) -> list[Package]:
         Package(str(r["name"]), str(r["version"]), PackageManager.CONDA, str(r.get("build", "")))
         for r in records
     ]
+    conda_distributions = []
     for name, version, path in json.loads(out):
         if path:
             try:
@@ -59,6 +72,8 @@ async def installed(python: Path) -> list[Package]:
             except ValueError:
                 metadata = None
             if metadata is not None and str(metadata) in conda_files:
-                continue  # conda's, and already listed as its conda record
+                # conda's: listed as its conda record, never as pip's
+                conda_distributions.append(Package(name, version, PackageManager.PIP))
+                continue
         packages.append(Package(name, version, PackageManager.PIP))
-    return sorted(packages, key=lambda p: (p.manager.value, p.key[1]))
+    return Survey(sorted(packages, key=lambda p: (p.manager.value, p.key[1])), conda_distributions)

@@ -20,7 +20,7 @@ from app.builders.lock import write_lock
 from app.builders.output import LineSplitter, count, explain_failure, relay, tail
 from app.domain.environments import BaseEnvironment
 from app.domain.requirements import PackageManager
-from app.domain.versions import Package
+from app.domain.versions import Package, pip_replacing_conda
 from app.settings import Settings, conda_channel_url
 
 MIN_PYTHON = (3, 8)
@@ -83,10 +83,15 @@ class LocalBuilder:
             python = target / "bin" / "python"
         meta = target / ".envyard"
         meta.mkdir(exist_ok=True)
-        # pip never replaces what conda installed: its distributions are pinned as constraints.
-        conda_owned = [
-            p for p in await inventory.installed(python) if p.manager is PackageManager.CONDA
-        ]
+        # pip never replaces what conda installed: its distributions are pinned as constraints,
+        # and a pip library asking for another version of one is refused, naming it.
+        conda_owned = (await inventory.survey(python)).conda_distributions
+        clashes = pip_replacing_conda(request.pip_requirements, conda_owned)
+        if clashes:
+            raise BuildFailed(
+                f"{'; '.join(clashes)}: pip never replaces a conda package; change the conda "
+                "library instead"
+            )
         pip_args = ["--python", str(python)]
         if conda_owned:
             constraints = meta / "conda-owned.txt"
@@ -124,23 +129,20 @@ class LocalBuilder:
             f"Creating a conda environment with Python {request.python_version} for version "
             f"{request.number}"
         )
-        with tempfile.TemporaryDirectory(prefix="envyard-conda-") as work:
-            result = Path(work) / "installed.json"
-            await self._conda(
-                emit,
-                {
-                    "action": "install",
-                    "prefix": str(target),
-                    "channels": [conda_channel_url(c) for c in self._settings.conda_channels],
-                    "specs": [f"python {request.python_version}.*", *request.conda_requirements],
-                    "cache_dir": str(self._settings.cache_dir / "conda"),
-                    "previous_prefix": str(Path(previous.location).parent.parent)
-                    if previous is not None
-                    and any(p.manager is PackageManager.CONDA for p in previous.packages)
-                    else None,
-                    "result": str(result),
-                },
-            )
+        await self._conda(
+            emit,
+            {
+                "action": "install",
+                "prefix": str(target),
+                "channels": [conda_channel_url(c) for c in self._settings.conda_channels],
+                "specs": [f"python {request.python_version}.*", *request.conda_requirements],
+                "cache_dir": str(self._settings.cache_dir / "conda"),
+                "previous_prefix": str(Path(previous.location).parent.parent)
+                if previous is not None
+                and any(p.manager is PackageManager.CONDA for p in previous.packages)
+                else None,
+            },
+        )
         python = target / "bin" / "python"
         if not python.exists():
             raise BuildFailed("The conda environment has no bin/python.")

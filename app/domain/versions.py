@@ -6,6 +6,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
@@ -30,6 +31,25 @@ class Package:
     @property
     def key(self) -> tuple[PackageManager, str]:
         return self.manager, canonicalize_name(self.name)
+
+
+def pip_replacing_conda(
+    pip_requirements: Sequence[str], conda_distributions: Iterable[Package]
+) -> list[str]:
+    """The pip requirements that only another version of a distribution conda installed
+    would satisfy, each said as a person reads it. pip never replaces a conda package."""
+    owned = {p.key[1]: p for p in conda_distributions}
+    clashes = []
+    for line in pip_requirements:
+        requirement = Requirement(line)
+        installed = owned.get(canonicalize_name(requirement.name))
+        if installed is not None and not requirement.specifier.contains(
+            installed.version, prereleases=True
+        ):
+            clashes.append(
+                f"{line} would replace {installed.name} {installed.version}, which conda installed"
+            )
+    return clashes
 
 
 def next_version_number(latest: VersionRef | None) -> tuple[int, bool]:

@@ -11,6 +11,7 @@ from app.domain.versions import (
     check_diffable,
     diff_packages,
     next_version_number,
+    pip_replacing_conda,
     revert_target,
 )
 
@@ -104,3 +105,25 @@ def test_only_successful_versions_are_diffed(status, ok):
     else:
         with pytest.raises(InvalidState, match="Version 3"):
             check_diffable(3, status)
+
+
+@pytest.mark.parametrize(
+    ("requirements", "clashes"),
+    [
+        (["yardc-alpha==1.0"], []),
+        (["yardc_alpha>=1"], []),
+        (["yard-beta"], []),
+        (["yardc-alpha"], []),
+        (
+            ["yardc-alpha==2.0", "yard-beta"],
+            ["yardc-alpha==2.0 would replace yardc_alpha 1.0, which conda installed"],
+        ),
+        (
+            ["YARDC.alpha>=2"],
+            ["YARDC.alpha>=2 would replace yardc_alpha 1.0, which conda installed"],
+        ),
+    ],
+)
+def test_pip_never_replaces_a_conda_distribution(requirements, clashes):
+    conda = [Package("yardc_alpha", "1.0", PackageManager.PIP)]
+    assert pip_replacing_conda(requirements, conda) == clashes

@@ -36,18 +36,21 @@ def _in_thread(coroutine_function) -> None:  # type: ignore[no-untyped-def]
 
 @pytest.fixture(scope="session", params=["sqlite", "postgres", "distributed"])
 def server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, index_url: str
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    index_url: str,
+    conda_channel_url: str,
 ) -> Iterator[Server]:
     mode = request.param
     data_dir = tmp_path_factory.mktemp(f"data-{mode}")
     if mode != "distributed":
         for url in database_url(mode, data_dir):
-            with run_server(base_env(data_dir, url, index_url)) as running:
+            with run_server(base_env(data_dir, url, index_url, conda_channel_url)) as running:
                 yield running
         return
     _in_thread(require_docker)
     for url in database_url("postgres", data_dir):
-        env = distributed_env(base_env(data_dir, url, index_url), BASE_IMAGE)
+        env = distributed_env(base_env(data_dir, url, index_url, conda_channel_url), BASE_IMAGE)
         with run_server(env) as api, run_server(env) as peer:
             api.mode, api.peer = "distributed", peer
             api.workers = [start_worker(env), start_worker(env)]

@@ -245,24 +245,6 @@ async def test_concurrent_builds_make_one_version(people):
     assert env["status"] == "DRAFT"
 
 
-async def test_conda_libraries_fail_clearly_without_a_channel(server, people):
-    """The tests' deployments name no reachable conda channel (conda-forge is not reachable
-    here): a conda build fails saying so."""
-    env = await create(people.alice, condaLibraries=["numpy=1.26"], pipLibraries=["yard-alpha"])
-    assert env["condaLibraries"] == ["numpy=1.26"]
-    env, lines = await build(people.alice, env["id"])
-    assert env["status"] == "FAILED"
-    if server.mode == "standalone":
-        assert lines[-1]["text"].startswith(
-            "Build failed: conda install failed: the conda channel conda-forge could not be reached"
-        ), lines[-1]
-    else:
-        assert "conda installs are not yet available with the" in lines[-1]["text"]
-    assert (await people.alice.error(ACTIVATE, id=env["id"])).code == "INVALID_STATE"
-    error = await refused(people.alice, env["id"], people.alice, SUBMIT, id=env["id"])
-    assert error.code == "INVALID_STATE"
-
-
 async def test_cross_origin_websocket_refused(server):
     import websockets
 

@@ -95,7 +95,9 @@ class Server:
         return result.stdout.strip().splitlines()[-1]
 
 
-def base_env(data_dir: Path, database: str, index_url: str) -> dict[str, str]:
+def base_env(
+    data_dir: Path, database: str, index_url: str, conda_channel: str | None = None
+) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ENVYARD_")}
     env.update(
         ENVYARD_DATA_DIR=str(data_dir),
@@ -103,6 +105,8 @@ def base_env(data_dir: Path, database: str, index_url: str) -> dict[str, str]:
         ENVYARD_INDEX_URL=index_url,
         ENVYARD_BUILD_TIMEOUT="120",
     )
+    if conda_channel is not None:
+        env["ENVYARD_CONDA_CHANNELS"] = conda_channel
     return env
 
 
