@@ -12,6 +12,7 @@ import asyncio
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from app.builders import BuildFailed
 from app.domain.requirements import PackageManager
@@ -24,7 +25,7 @@ _DISTRIBUTIONS = (
 )
 
 
-def conda_meta(prefix: Path) -> list[dict[str, object]]:
+def conda_meta(prefix: Path) -> list[dict[str, Any]]:
     """The prefix's conda records (plain JSON: no rattler needed to read them)."""
     meta = prefix / "conda-meta"
     if not meta.is_dir():
@@ -47,7 +48,7 @@ async def survey(python: Path) -> Survey:
     """What the environment of `python` holds, and which distributions are conda's."""
     prefix = python.parent.parent
     records = await asyncio.to_thread(conda_meta, prefix)
-    conda_files = {str(f) for record in records for f in record.get("files", [])}  # type: ignore[attr-defined]
+    conda_files = {str(f) for record in records for f in record.get("files", [])}
     proc = await asyncio.create_subprocess_exec(
         str(python),
         "-I",

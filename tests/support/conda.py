@@ -33,13 +33,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+from tests.support.index import serve_directory
 
 PYTHON_VERSION = "3.11.7"
 PYTHON_BUILD = "h_envyard_0"
@@ -144,25 +143,18 @@ def build_channel(root: Path = CACHE_ROOT) -> Path:
             f"building the conda channel failed (status {done.returncode}):\n"
             f"{done.stdout}\n{done.stderr}"
         )
+    # Channels of earlier recipes (about 20 MB each) are not needed any more.
+    for stale in root.glob("envyard-conda-channel-*"):
+        if stale != channel and stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
     return channel
-
-
-class _QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        pass
 
 
 @contextmanager
 def serve_channel(path: Path) -> Iterator[str]:
     """Serve the channel at `path` on 127.0.0.1; yields its URL (ending with a slash)."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_QuietHandler, directory=str(path)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_directory(path) as url:
+        yield url
 
 
 # --- The build itself, in a child process: `python -m tests.support.conda <channel>` ---

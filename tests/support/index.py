@@ -112,16 +112,23 @@ class _QuietHandler(SimpleHTTPRequestHandler):
 
 
 @contextmanager
-def serve_index(root: Path) -> Iterator[str]:
-    """Serve `root` on 127.0.0.1; yields the simple index URL."""
+def serve_directory(root: Path) -> Iterator[str]:
+    """Serve the files under `root` on 127.0.0.1 (quietly); yields the base URL."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_QuietHandler, directory=str(root)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/simple/"
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
     finally:
         server.shutdown()
         server.server_close()
+
+
+@contextmanager
+def serve_index(root: Path) -> Iterator[str]:
+    """Serve `root` on 127.0.0.1; yields the simple index URL."""
+    with serve_directory(root) as url:
+        yield f"{url}simple/"
 
 
 # The packages the tests and benchmarks use.
