@@ -71,8 +71,12 @@ class LocalBuilder:
         )
         # An environment that has (or had: a removed library may remain) conda libraries is a
         # conda prefix whose Python comes from the solve; the others stay uv virtualenvs.
-        if request.conda_requirements or conda_before:
-            python = await self._conda_prefix(request, target, emit)
+        conda = bool(request.conda_requirements) or conda_before
+        channels = [conda_channel_url(c) for c in self._settings.conda_channels] if conda else []
+        if conda:
+            # Version N's prefix: its packages are locked in the solve of version N+1.
+            locked = Path(previous.location).parent.parent if previous and conda_before else None
+            python = await self._conda_prefix(request, target, channels, locked, emit)
         else:
             interpreter = await self._interpreter(request.python_version)
             await emit(
@@ -116,15 +120,20 @@ class LocalBuilder:
             await self._uv_run(emit, "pip", "install", *pip_args, "-r", str(wanted), index=True)
         packages = await inventory.installed(python)
         (meta / "installed.txt").write_text(_pins(packages))
-        conda = bool(request.conda_requirements or conda_before)
-        lockfile = await self._lockfile(python, packages, conda)
+        lockfile = await self._lockfile(python, packages, channels)
         await emit(f"Environment ready: {count(len(packages), 'package')} installed at {python}")
-        channels = [conda_channel_url(c) for c in self._settings.conda_channels] if conda else []
         return BuildResult(str(python), packages, lockfile=lockfile, channels=channels)
 
-    async def _conda_prefix(self, request: BuildRequest, target: Path, emit: Emit) -> Path:
-        """Solve and link the conda libraries (and Python itself) into `target`."""
-        previous = request.previous
+    async def _conda_prefix(
+        self,
+        request: BuildRequest,
+        target: Path,
+        channels: list[str],
+        locked: Path | None,
+        emit: Emit,
+    ) -> Path:
+        """Solve and link the conda libraries (and Python itself) into `target`, keeping the
+        packages of the prefix `locked` where the solve allows."""
         await emit(
             f"Creating a conda environment with Python {request.python_version} for version "
             f"{request.number}"
@@ -134,13 +143,10 @@ class LocalBuilder:
             {
                 "action": "install",
                 "prefix": str(target),
-                "channels": [conda_channel_url(c) for c in self._settings.conda_channels],
+                "channels": channels,
                 "specs": [f"python {request.python_version}.*", *request.conda_requirements],
                 "cache_dir": str(self._settings.cache_dir / "conda"),
-                "previous_prefix": str(Path(previous.location).parent.parent)
-                if previous is not None
-                and any(p.manager is PackageManager.CONDA for p in previous.packages)
-                else None,
+                "previous_prefix": str(locked) if locked is not None else None,
             },
         )
         python = target / "bin" / "python"
@@ -148,17 +154,17 @@ class LocalBuilder:
             raise BuildFailed("The conda environment has no bin/python.")
         return python
 
-    async def _lockfile(self, python: Path, packages: list[Package], conda: bool) -> str:
-        """A rattler lock file of exactly `packages`: conda records as linked, pip
-        distributions with the URL (and hash) of the file the index serves for them."""
+    async def _lockfile(self, python: Path, packages: list[Package], channels: list[str]) -> str:
+        """A rattler lock file of exactly `packages`: conda records as linked (when conda
+        `channels` were used), pip distributions with the URL and hash of their file."""
         pip = [p for p in packages if p.manager is PackageManager.PIP]
         with tempfile.TemporaryDirectory(prefix="envyard-lock-") as work:
             files = await self._pip_files(python, pip, Path(work))
         return await write_lock(
-            [conda_channel_url(c) for c in self._settings.conda_channels] if conda else [],
+            channels,
             [(p.name, p.version, files.get(p.key[1], "")) for p in pip],
             self._settings.index_url,
-            python.parent.parent if conda else None,
+            python.parent.parent if channels else None,
         )
 
     async def _pip_files(self, python: Path, pip: list[Package], work: Path) -> dict[str, str]:
