@@ -26,10 +26,20 @@ class DataDirError(Exception):
     """The data directory cannot be used as asked; the message says what to do."""
 
 
+ENVYARD_ENTRIES = ("envyard.db", LOCK_FILE, "envs", "cache")
+
+
 def prepare(data_dir: Path) -> None:
-    """Create the directory if needed; it and the SQLite database are the owner's only."""
+    """Create the directory if needed; readable by its owner only. A directory that holds
+    other things (ENVYARD_DATA_DIR=/tmp, say) keeps its permissions: it is not envyard's."""
+    exists = data_dir.is_dir()
     data_dir.mkdir(parents=True, exist_ok=True)
-    os.chmod(data_dir, 0o700)
+    if (
+        not exists
+        or not any(data_dir.iterdir())
+        or any((data_dir / entry).exists() for entry in ENVYARD_ENTRIES)
+    ):
+        os.chmod(data_dir, 0o700)
 
 
 def shown_url(url: str) -> str:

@@ -66,13 +66,14 @@ def test_commands_refuse_a_data_directory_without_a_database(tmp_path):
 
 def test_token_replaces_the_old_one_and_list_shows_users(tmp_path):
     old = token_of(envyard(tmp_path, "user", "add", "--create", "--org", "acme", "alice"))
-    token_of(envyard(tmp_path, "user", "add", "--org", "globex", "dave", "--admin"))
+    dave = token_of(envyard(tmp_path, "user", "add", "--org", "globex", "dave", "--admin"))
     new = token_of(envyard(tmp_path, "user", "token", "--org", "acme", "alice"))
     assert new != old and new.startswith("ey_")
     db = sqlite3.connect(tmp_path / "envyard.db")
     hashes = {row[0] for row in db.execute('SELECT token_hash FROM "user"')}
     assert hashlib.sha256(new.encode()).hexdigest() in hashes
     assert hashlib.sha256(old.encode()).hexdigest() not in hashes
+    assert hashlib.sha256(dave.encode()).hexdigest() in hashes  # only alice's changed
 
     missing = envyard(tmp_path, "user", "token", "--org", "acme", "nobody")
     assert missing.returncode == 2 and "no user 'nobody'" in missing.stderr

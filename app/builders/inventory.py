@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from app.builders import BuildFailed
+from app.builders.lock import run_child
 from app.domain.requirements import PackageManager
 from app.domain.versions import Package
 
@@ -49,24 +49,13 @@ async def survey(python: Path) -> Survey:
     prefix = python.parent.parent
     records = await asyncio.to_thread(conda_meta, prefix)
     conda_files = {str(f) for record in records for f in record.get("files", [])}
-    proc = await asyncio.create_subprocess_exec(
-        str(python),
-        "-I",
-        "-c",
-        _DISTRIBUTIONS,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await proc.communicate()
-    if proc.returncode != 0:
-        raise BuildFailed(f"Listing the installed packages failed: {err.decode(errors='replace')}")
+    out = await run_child([str(python), "-I", "-c", _DISTRIBUTIONS])
     packages = [
         Package(str(r["name"]), str(r["version"]), PackageManager.CONDA, str(r.get("build", "")))
         for r in records
     ]
     conda_distributions = []
-    for name, version, path in json.loads(out):
+    for name, version, path in json.loads(out.splitlines()[-1]):
         if path:
             try:
                 metadata = (Path(path) / "METADATA").relative_to(prefix)

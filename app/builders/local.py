@@ -16,11 +16,11 @@ from packaging.utils import canonicalize_name
 from uv import find_uv_bin
 
 from app.builders import BuildFailed, BuildRequest, BuildResult, Built, Emit, IsBuilding, inventory
-from app.builders.lock import write_lock
+from app.builders.lock import ChildFailed, write_lock
 from app.builders.output import LineSplitter, count, explain_failure, relay, tail
 from app.domain.environments import BaseEnvironment
 from app.domain.requirements import PackageManager
-from app.domain.versions import Package, pip_replacing_conda
+from app.domain.versions import Package, pip_replacing_conda, uses_conda
 from app.settings import Settings, conda_channel_url
 
 MIN_PYTHON = (3, 8)
@@ -66,12 +66,10 @@ class LocalBuilder:
             await asyncio.to_thread(shutil.rmtree, target)
         target.parent.mkdir(parents=True, exist_ok=True)
         previous = request.previous
-        conda_before = previous is not None and any(
-            p.manager is PackageManager.CONDA for p in previous.packages
-        )
-        # An environment that has (or had: a removed library may remain) conda libraries is a
-        # conda prefix whose Python comes from the solve; the others stay uv virtualenvs.
-        conda = bool(request.conda_requirements) or conda_before
+        conda_before = previous is not None and uses_conda((), previous.packages)
+        # A conda environment is a prefix whose Python comes from the solve; the others stay
+        # uv virtualenvs.
+        conda = uses_conda(request.conda_requirements, previous.packages if previous else ())
         channels = [conda_channel_url(c) for c in self._settings.conda_channels] if conda else []
         if conda:
             # Version N's prefix: its packages are locked in the solve of version N+1.
@@ -120,7 +118,11 @@ class LocalBuilder:
             await self._uv_run(emit, "pip", "install", *pip_args, "-r", str(wanted), index=True)
         packages = await inventory.installed(python)
         (meta / "installed.txt").write_text(_pins(packages))
-        lockfile = await self._lockfile(python, packages, channels)
+        try:
+            lockfile = await self._lockfile(python, packages, channels)
+        except ChildFailed as exc:  # the environment is built: it is not lost for its lock
+            await emit(f"No lock file written ({exc}); it is made when first asked for")
+            lockfile = ""
         await emit(f"Environment ready: {count(len(packages), 'package')} installed at {python}")
         return BuildResult(str(python), packages, lockfile=lockfile, channels=channels)
 

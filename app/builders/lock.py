@@ -16,6 +16,35 @@ from app.builders import BuildFailed
 PYPI_SIMPLE = "https://pypi.org/simple/"
 
 
+class ChildFailed(BuildFailed):
+    """A child process ended with an error; the message holds its last line."""
+
+
+async def run_child(command: list[str], data: bytes = b"", cwd: str | None = None) -> bytes:
+    """Run a short child process to its end and return its output; ChildFailed saying its
+    last line when it fails. Killed with the caller when the caller is cancelled."""
+    proc = await asyncio.create_subprocess_exec(
+        *command,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        cwd=cwd,
+    )
+    try:
+        out, _ = await proc.communicate(data)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    if proc.returncode != 0:
+        said = out.decode(errors="replace").strip().splitlines()
+        raise ChildFailed(
+            f"{' '.join(command[:3])} failed (exit code {proc.returncode}): "
+            f"{said[-1] if said else 'it said nothing'}"
+        )
+    return out
+
+
 async def write_lock(
     channels: Sequence[str],
     pip: Sequence[tuple[str, str, str]],
@@ -39,17 +68,7 @@ async def write_lock(
             ],
             "result": str(result),
         }
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "app.builders.conda_runner",
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            cwd=work,
+        await run_child(
+            [sys.executable, "-m", "app.builders.conda_runner"], json.dumps(request).encode(), work
         )
-        out, _ = await proc.communicate(json.dumps(request).encode())
-        if proc.returncode != 0:
-            said = out.decode(errors="replace").strip().splitlines()
-            raise BuildFailed(f"Writing the lock file failed: {said[-1] if said else '?'}")
         return await asyncio.to_thread(result.read_text)

@@ -72,7 +72,10 @@ def check_full_name(value: str) -> str:
 
 def check_text(field: str, label: str, value: str, max_length: int) -> str:
     """Free text of several lines: stripped, bounded, and storable (no control characters
-    but newlines and tabs, no lone UTF-16 surrogates, which no database accepts)."""
+    but newlines and tabs, no lone UTF-16 surrogates, which no database accepts).
+
+    The HTTP and WebSocket layers refuse lone surrogates in any request already; this is the
+    rule itself, for every caller of the domain (the CLI, tests, later transports)."""
     text = value.strip()
     if len(text) > max_length:
         raise BadUserInput(field, f"{label} must be at most {max_length} characters.")

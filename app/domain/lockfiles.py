@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from enum import StrEnum
 
 from app.domain.requirements import PackageManager
+from app.domain.statuses import VersionStatus
 from app.domain.versions import Package
 
 
@@ -18,6 +19,11 @@ class LockFormat(StrEnum):
     REQUIREMENTS_TXT = "REQUIREMENTS_TXT"
     ENVIRONMENT_YML = "ENVIRONMENT_YML"
     LOCK = "LOCK"
+
+
+def has_lockfile(status: VersionStatus) -> bool:
+    """Only a successful build installed a set of packages to lock."""
+    return status is VersionStatus.SUCCEEDED
 
 
 def _sorted(packages: Sequence[Package], manager: PackageManager) -> list[Package]:

@@ -33,6 +33,12 @@ class Package:
         return self.manager, canonicalize_name(self.name)
 
 
+def uses_conda(conda_libraries: Sequence[str], previous: Iterable[Package]) -> bool:
+    """Whether a version is a conda environment: it asks for conda libraries, or the version
+    it starts from had conda packages (a removed library may remain, as the seed says)."""
+    return bool(conda_libraries) or any(p.manager is PackageManager.CONDA for p in previous)
+
+
 def pip_replacing_conda(
     pip_requirements: Sequence[str], conda_distributions: Iterable[Package]
 ) -> list[str]:

@@ -10,7 +10,7 @@ error: they are the client's mistakes, not the server's.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
 from typing import Any
 
 from starlette.responses import JSONResponse
@@ -71,34 +71,57 @@ def decode_json(data: str | bytes) -> object:
 
 def _check_value(value: object) -> None:
     """Depth within bounds, and every string valid Unicode (no lone UTF-16 surrogates,
-    which JSON's \\ud800 escapes can produce and no database or UTF-8 encoder accepts)."""
-    stack: list[tuple[object, tuple[str, ...]]] = [(value, ())]
+    which JSON's \\ud800 escapes can produce and no database or UTF-8 encoder accepts).
+
+    One cheap pass; only a refusal walks again to say where the bad text is.
+    """
+    stack: list[tuple[object, int]] = [(value, 0)]
     while stack:
-        item, path = stack.pop()
-        if len(path) > MAX_JSON_DEPTH:
+        item, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
             raise BadRequestBody(
                 f"The request body is nested more than {MAX_JSON_DEPTH} levels deep."
             )
-        if isinstance(item, str):
-            _check_text(item, path)
-        elif isinstance(item, dict):
-            for key, child in item.items():
-                _check_text(key, path)
-                stack.append((child, (*path, key)))
-        elif isinstance(item, list):
-            stack.extend((child, (*path, str(index))) for index, child in enumerate(item))
+        children: Iterable[object]
+        if isinstance(item, dict):
+            if not all(_encodable(key) for key in item):
+                _refuse_text(value)
+            children = item.values()
+        else:
+            children = item if isinstance(item, list) else (item,)
+        for child in children:
+            if isinstance(child, dict | list):
+                stack.append((child, depth + 1))
+            elif isinstance(child, str) and not _encodable(child):
+                _refuse_text(value)
 
 
-def _check_text(text: str, path: tuple[str, ...]) -> None:
+def _encodable(text: str) -> bool:
+    if text.isascii():
+        return True
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _refuse_text(value: object, path: tuple[str, ...] = ()) -> None:
+    """Raise naming the first string (or key) that is not valid Unicode, with its path."""
+    if isinstance(value, str) and not _encodable(value):
         where = ".".join(path) or "the request"
         names = [part for part in path if not part.isdigit()]
         field = names[-1] if len(path) > 1 and path[0] == "variables" and names else None
         raise BadRequestBody(
             f"{where} holds text that is not valid Unicode (a lone UTF-16 surrogate).", field
-        ) from None
+        )
+    if isinstance(value, dict):
+        for key, child in value.items():
+            _refuse_text(key, path)
+            _refuse_text(child, (*path, key))
+    elif isinstance(value, list):
+        for index, child in enumerate(value):
+            _refuse_text(child, (*path, str(index)))
 
 
 async def read_body(receive: Receive, scope: Scope, limit: int) -> bytes:

@@ -123,9 +123,12 @@ async def _execute(rt: Runtime, version: Version, env: Environment, out: _Log) -
         return replace(result, lockfile=target.lockfile or "", channels=target.channels or [])
 
 
-async def _retrying(what: str, operation: Callable[[], Awaitable[T]], within: float) -> T:
+async def _retrying(
+    what: str, operation: Callable[[], Awaitable[T]], within: float, max_delay: float = 5.0
+) -> T:
     """Run a database operation, retrying failures (a dropped connection, a failover) with
-    backoff for up to `within` seconds; the last failure is raised."""
+    backoff (at most `max_delay` apart) for up to `within` seconds; the last failure is
+    raised."""
     deadline = time.monotonic() + within
     delay = 0.1
     while True:
@@ -138,7 +141,7 @@ async def _retrying(what: str, operation: Callable[[], Awaitable[T]], within: fl
                 "%s failed (%s: %s); retrying in %.1f s", what, type(exc).__name__, exc, delay
             )
             await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
+            delay = min(delay * 2, max_delay)
 
 
 async def _heartbeat(rt: Runtime, version_id: int, attempt: int) -> None:
@@ -155,6 +158,8 @@ async def _heartbeat(rt: Runtime, version_id: int, attempt: int) -> None:
                 id=version_id, attempt=attempt, status=VersionStatus.BUILDING
             ).update(heartbeat_at=now()),
             within=float("inf"),
+            # Never later than the next beat would have been: others judge staleness by it.
+            max_delay=rt.settings.heartbeat_interval,
         )
         if not alive:
             return
@@ -180,7 +185,12 @@ async def run_build(rt: Runtime, version_id: int, attempt: int) -> None:
     except asyncio.CancelledError:
         await _stop(work, alive, storing)
         await _finish(
-            rt, version, out, None, "it was stopped before it ended (its worker shut down)"
+            rt,
+            version,
+            out,
+            None,
+            "it was stopped before it ended (its worker shut down)",
+            within=5.0,
         )
         raise
     if not work.done():  # confirmed by the database: cancelled, or declared stale
@@ -207,13 +217,25 @@ async def _stop(*tasks: asyncio.Task[Any]) -> None:
 
 
 async def _finish(
-    rt: Runtime, version: Version, out: _Log, result: BuildResult | None, failure: str | None
+    rt: Runtime,
+    version: Version,
+    out: _Log,
+    result: BuildResult | None,
+    failure: str | None,
+    within: float | None = None,
 ) -> None:
-    if result is not None:
-        await out.emit(f"Build succeeded: version {version.number} is ready")
-    else:
-        await out.emit(f"Build failed: {failure}")
+    last = (
+        f"Build succeeded: version {version.number} is ready"
+        if result
+        else f"Build failed: {failure}"
+    )
+    # The line is kept for the database first; publishing it (Redis in the distributed mode)
+    # may fail without losing what the build did.
+    with contextlib.suppress(Exception):
+        await out.emit(last)
     action = Action.BUILD_SUCCEEDED if result is not None else Action.BUILD_FAILED
+    if within is None:
+        within = max(rt.settings.stale_build_after, 30.0)
 
     async def record() -> None:
         async with in_transaction():
@@ -233,13 +255,11 @@ async def _finish(
             if updated:
                 await _environment_after_build(version.environment_id, action)
 
-    # Until the stale bound, nobody else decides this build's fate: keep trying to record it.
-    await _retrying(
-        f"recording the end of version {version.id}",
-        record,
-        within=max(rt.settings.stale_build_after, 30.0),
-    )
-    await rt.logbus.close(out.key)
+    # Until the stale bound, nobody else decides this build's fate: keep trying to record it
+    # (a process shutting down gives it a few seconds).
+    await _retrying(f"recording the end of version {version.id}", record, within=within)
+    with contextlib.suppress(Exception):
+        await rt.logbus.close(out.key)
 
 
 async def _environment_after_build(env_id: int, action: Action) -> None:
@@ -285,14 +305,25 @@ async def fail_versions(
 async def recover_builds(rt: Runtime) -> int:
     """Standalone start: what a previous server left behind; returns how many were failed.
 
-    Queued builds are queued again (claiming is atomic: a build queued twice runs once). A
-    running build is interrupted only if its heartbeat stops: it is watched for two
-    heartbeat intervals, and failed if nothing wrote it meanwhile. The mere start of a
-    process says nothing: a server that still runs keeps writing heartbeats.
+    A running build is interrupted only if its heartbeat stops: the builds running before
+    anything is queued here are watched for two heartbeat intervals, and failed if nothing
+    wrote their heartbeat meanwhile. The mere start of a process says nothing: a server that
+    still runs keeps writing heartbeats. Queued builds are queued again (claiming is
+    atomic: a build queued twice runs once). A failing database is retried.
     """
+    while True:
+        try:
+            return await _recover(rt)
+        except Exception as exc:
+            log.warning("recovering the builds of a previous start failed (%s); retrying", exc)
+            await asyncio.sleep(rt.settings.heartbeat_interval)
+
+
+async def _recover(rt: Runtime) -> int:
+    # Read before queueing: a build this process claims meanwhile is not among them.
+    building = await Version.filter(status=VersionStatus.BUILDING)
     for version in await Version.filter(status=VersionStatus.QUEUED):
         await rt.queue.enqueue(version.id, version.attempt)
-    building = await Version.filter(status=VersionStatus.BUILDING)
     seen = {(v.id, v.attempt): v.heartbeat_at for v in building}
     if not seen:
         return 0
@@ -320,14 +351,42 @@ async def fail_stale(rt: Runtime) -> int:
     return await fail_versions(rt, stale, reason, if_stalled=True)
 
 
+async def is_building(version_id: int, attempt: int | None) -> bool:
+    """Whether that attempt (any, when not known) of the version is still BUILDING."""
+    query = Version.filter(id=version_id, status=VersionStatus.BUILDING)
+    if attempt is not None:
+        query = query.filter(attempt=attempt)
+    return await query.exists()
+
+
+async def reconcile_once(rt: Runtime) -> None:
+    """Remove what builds that no longer run left behind (a killed process's containers)."""
+    try:
+        await rt.builder.reconcile(is_building)
+    except Exception as exc:
+        log.warning("removing what stopped builds left behind failed (%s); trying again", exc)
+
+
+async def watch_leftovers(rt: Runtime) -> None:
+    """At start and every heartbeat interval, in every process that builds.
+
+    A build cancelled or declared stale while its process lives removes its own container;
+    this loop is for builds whose process was killed (it finds them once the watchdog has
+    failed them), on any process sharing the build's Docker engine.
+    """
+    while True:
+        await reconcile_once(rt)
+        await asyncio.sleep(rt.settings.heartbeat_interval)
+
+
 async def watch_stale(rt: Runtime) -> None:
     """The watchdog loop; every API and worker process runs one."""
     while True:
         await asyncio.sleep(rt.settings.heartbeat_interval)
         try:
             count = await fail_stale(rt)
-        except Exception:
-            log.exception("the stale-build watchdog failed; trying again")
+        except Exception as exc:  # a database outage: say so once a round, no traceback
+            log.warning("the stale-build watchdog failed (%s); trying again", exc)
             continue
         if count:
             log.warning("failed %d build(s) whose worker stopped responding", count)

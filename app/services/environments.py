@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,7 +19,7 @@ from app.domain import access
 from app.domain import environments as rules
 from app.domain.errors import InvalidState, NameTaken, NotFound
 from app.domain.ids import parse_id
-from app.domain.lockfiles import LockFormat, environment_yml, requirements_txt
+from app.domain.lockfiles import LockFormat, environment_yml, has_lockfile, requirements_txt
 from app.domain.requirements import PackageManager
 from app.domain.statuses import Action, EnvironmentStatus, VersionStatus, transition
 from app.domain.versions import (
@@ -121,10 +122,13 @@ async def get_version(user: User, version_id: str | int) -> Version:
     return version
 
 
+_LOCK_WRITERS = asyncio.Semaphore(2)
+
+
 async def version_lockfile(version: Version, fmt: LockFormat, index_url: str | None) -> str | None:
     """A successful version's lock file in `fmt`; None for any other version. `index_url`
     is the pip index of versions built before lock files, which recorded no URLs."""
-    if version.status is not VersionStatus.SUCCEEDED:
+    if not has_lockfile(version.status):
         return None
     packages = packages_of(version)
     if fmt is LockFormat.REQUIREMENTS_TXT:
@@ -136,9 +140,19 @@ async def version_lockfile(version: Version, fmt: LockFormat, index_url: str | N
     stored = await Version.filter(id=version.id).values_list("lockfile", flat=True)
     if stored and stored[0]:
         return str(stored[0])
-    # Built before lock files were written: what was recorded, without URLs or hashes.
-    pip = [(p.name, p.version, "") for p in packages if p.manager is PackageManager.PIP]
-    return await write_lock(version.channels or [], pip, index_url)
+    # Built without a lock file (before lock files, or by the Docker builder): written once
+    # from what was recorded, without file URLs, then kept. At most two are written at once,
+    # however many a request asks for.
+    async with _LOCK_WRITERS:
+        stored = await Version.filter(id=version.id).values_list("lockfile", flat=True)
+        if stored and stored[0]:
+            return str(stored[0])
+        pip = [(p.name, p.version, "") for p in packages if p.manager is PackageManager.PIP]
+        text = await write_lock(version.channels or [], pip, index_url)
+        await Version.filter(Q(lockfile__isnull=True) | Q(lockfile=""), id=version.id).update(
+            lockfile=text
+        )
+        return text
 
 
 async def lockfile_for_operator(

@@ -133,6 +133,9 @@ async def open_runtime(settings: Settings, role: Role) -> AsyncIterator[Runtime]
     ]
     if not settings.redis_url and role == "api":
         tasks.append(asyncio.create_task(builds.recover_builds(runtime), name="recover-builds"))
+    builds_here = role == "worker" or not settings.redis_url
+    if builds_here:
+        tasks.append(asyncio.create_task(builds.watch_leftovers(runtime), name="leftovers"))
     try:
         yield runtime
     finally:
@@ -140,5 +143,7 @@ async def open_runtime(settings: Settings, role: Role) -> AsyncIterator[Runtime]
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await queue.aclose()
+        if builds_here:  # what this process's builds, cancelled at shutdown, could not remove
+            await builds.reconcile_once(runtime)
         await logbus.aclose()
         await builder.aclose()

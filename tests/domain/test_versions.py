@@ -13,6 +13,7 @@ from app.domain.versions import (
     next_version_number,
     pip_replacing_conda,
     revert_target,
+    uses_conda,
 )
 
 OK, FAIL, Q, B = (
@@ -127,3 +128,16 @@ def test_only_successful_versions_are_diffed(status, ok):
 def test_pip_never_replaces_a_conda_distribution(requirements, clashes):
     conda = [Package("yardc_alpha", "1.0", PackageManager.PIP)]
     assert pip_replacing_conda(requirements, conda) == clashes
+
+
+@pytest.mark.parametrize(
+    ("conda", "previous", "expected"),
+    [
+        ((), [], False),
+        ((), [Package("yard-alpha", "1.0", PackageManager.PIP)], False),
+        (("yardc-alpha",), [], True),
+        ((), [Package("python", "3.11.7", PackageManager.CONDA)], True),  # stays conda
+    ],
+)
+def test_which_versions_are_conda_environments(conda, previous, expected):
+    assert uses_conda(conda, previous) is expected

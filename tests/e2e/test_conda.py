@@ -132,7 +132,10 @@ async def test_pip_never_replaces_a_conda_package(server, people):
     )
     env, lines = await build(people.alice, env["id"])
     assert env["status"] == "FAILED"
-    assert "yardc-alpha" in lines[-1]["text"] and "conda" in lines[-1]["text"], lines[-1]
+    assert lines[-1]["text"] == (
+        "Build failed: yardc-alpha==2.0 would replace yardc-alpha 1.0, which conda installed: "
+        "pip never replaces a conda package; change the conda library instead"
+    ), lines[-1]
 
 
 @pytest.mark.parametrize(

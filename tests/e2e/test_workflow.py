@@ -263,7 +263,8 @@ async def test_lock_files_list_exactly_the_installed_packages(server, people):
     version = (await alice(BUILD, id=env["id"]))["buildEnvironment"]
     pending = (await alice(LOCKFILES, id=version["id"]))["version"]
     assert (pending["req"], pending["yml"], pending["lock"]) == (None, None, None)
-    await wait_built(alice, env["id"])
+    done = await wait_built(alice, env["id"])
+    assert done["status"] == "DRAFT", done["versions"][0]["log"]
     built = (await alice(LOCKFILES, id=version["id"]))["version"]
     pins = sorted(f"{p['name']}=={p['version']}" for p in built["packages"])
     yard = ["yard-alpha==2.0", "yard-beta==1.0", "yard-delta==3.1", "yard-gamma==0.5"]

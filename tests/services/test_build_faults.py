@@ -76,6 +76,8 @@ async def test_a_build_outlives_a_database_outage(backend, tmp_path, index_url, 
                 if (await Version.get(id=version.id)).status is VersionStatus.BUILDING:
                     break
                 await asyncio.sleep(0.02)
+            else:
+                raise AssertionError("the build never started")
             async with version_table_away(url):
                 await asyncio.sleep(2.5)  # two heartbeats and several log writes fail
             for _ in range(600):
