@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -270,7 +271,9 @@ class LocalBuilder:
         with tempfile.TemporaryDirectory(prefix="envyard-build-") as workdir:
             proc = await asyncio.create_subprocess_exec(
                 *command,
-                stdin=asyncio.subprocess.PIPE,
+                # Standard input only for what reads it: writing to a tool that already
+                # exited fails ("the handler is closed"), and a quick one may exit first.
+                stdin=asyncio.subprocess.PIPE if data else asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT,
                 env=self._env(),
@@ -278,10 +281,13 @@ class LocalBuilder:
             )
             last = tail()
             try:
-                assert proc.stdin is not None and proc.stdout is not None
-                proc.stdin.write(data)
-                await proc.stdin.drain()
-                proc.stdin.close()
+                assert proc.stdout is not None
+                if proc.stdin is not None:
+                    # A child that died before reading says why in its output and exit code.
+                    with contextlib.suppress(OSError, RuntimeError):
+                        proc.stdin.write(data)
+                        await proc.stdin.drain()
+                        proc.stdin.close()
                 lines = LineSplitter()
                 while chunk := await proc.stdout.read(65536):
                     await relay(lines.feed(chunk), emit, last)

@@ -23,15 +23,17 @@ class ChildFailed(BuildFailed):
 async def run_child(command: list[str], data: bytes = b"", cwd: str | None = None) -> bytes:
     """Run a short child process to its end and return its output; ChildFailed saying its
     last line when it fails. Killed with the caller when the caller is cancelled."""
+    # No standard input unless there is something to say: writing to a child that already
+    # exited fails (asyncio: "the handler is closed"), and a quick one may exit first.
     proc = await asyncio.create_subprocess_exec(
         *command,
-        stdin=asyncio.subprocess.PIPE,
+        stdin=asyncio.subprocess.PIPE if data else asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
         cwd=cwd,
     )
     try:
-        out, _ = await proc.communicate(data)
+        out, _ = await proc.communicate(data or None)
     finally:
         if proc.returncode is None:
             proc.kill()
