@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import logging
 from typing import Any
 
 from arq import func
@@ -14,8 +13,6 @@ from app.services.queue import BUILD_JOB
 from app.services.runtime import database, open_runtime
 from app.settings import Settings
 from workers.jobs import build_version
-
-log = logging.getLogger(__name__)
 
 
 def worker_options(settings: Settings) -> dict[str, Any]:

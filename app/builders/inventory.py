@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from app.builders.lock import run_child
+from app.builders.process import run_child
 from app.domain.requirements import PackageManager
 from app.domain.versions import Package
 

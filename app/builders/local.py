@@ -17,8 +17,9 @@ from packaging.utils import canonicalize_name
 from uv import find_uv_bin
 
 from app.builders import BuildFailed, BuildRequest, BuildResult, Built, Emit, IsBuilding, inventory
-from app.builders.lock import ChildFailed, write_lock
+from app.builders.lock import write_lock
 from app.builders.output import LineSplitter, count, explain_failure, relay, tail
+from app.builders.process import ChildFailed
 from app.domain.environments import BaseEnvironment
 from app.domain.requirements import PackageManager
 from app.domain.versions import Package, pip_replacing_conda, uses_conda

@@ -11,40 +11,9 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
-from app.builders import BuildFailed
+from app.builders.process import run_child
 
 PYPI_SIMPLE = "https://pypi.org/simple/"
-
-
-class ChildFailed(BuildFailed):
-    """A child process ended with an error; the message holds its last line."""
-
-
-async def run_child(command: list[str], data: bytes = b"", cwd: str | None = None) -> bytes:
-    """Run a short child process to its end and return its output; ChildFailed saying its
-    last line when it fails. Killed with the caller when the caller is cancelled."""
-    # No standard input unless there is something to say: writing to a child that already
-    # exited fails (asyncio: "the handler is closed"), and a quick one may exit first.
-    proc = await asyncio.create_subprocess_exec(
-        *command,
-        stdin=asyncio.subprocess.PIPE if data else asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-        cwd=cwd,
-    )
-    try:
-        out, _ = await proc.communicate(data or None)
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-    if proc.returncode != 0:
-        said = out.decode(errors="replace").strip().splitlines()
-        raise ChildFailed(
-            f"{' '.join(command[:3])} failed (exit code {proc.returncode}): "
-            f"{said[-1] if said else 'it said nothing'}"
-        )
-    return out
 
 
 async def write_lock(
