@@ -1,10 +1,11 @@
 """Conda work through py-rattler, run as a child process of a builder.
 
-    python -m app.builders.conda_runner < request.json
+    python -m app.builders.conda_runner REQUEST.json    (or the request on standard input)
 
 rattler's native runtime can crash the interpreter at exit after async calls, so the server
-and workers never load it: each conda step runs here, in a process of its own. The request
-(JSON on standard input) names an action:
+and workers never load it: each conda step runs here, in a process of its own (in a build
+container, this file runs as a script beside the rattler package). The request (JSON) names
+an action:
 
 - `install`: solve `specs` against `channels` (the previous version's packages locked, so a
   new version moves only what it must), then install into `prefix`, hard-linked from the
@@ -164,7 +165,11 @@ def lock(request: dict[str, Any]) -> None:
 
 
 def main() -> int:
-    request = json.loads(sys.stdin.read())
+    if len(sys.argv) > 1:
+        with open(sys.argv[1]) as source:
+            request = json.load(source)
+    else:
+        request = json.loads(sys.stdin.read())
     try:
         if request["action"] == "install":
             asyncio.run(install(request))
@@ -173,7 +178,12 @@ def main() -> int:
         else:
             raise ValueError(f"unknown action {request['action']!r}")
     except Exception as exc:
-        if type(exc).__name__ == "SolverError":
+        if isinstance(exc, ImportError) and exc.name == "rattler":
+            say(
+                f"error: the conda tools cannot run on Python {sys.version.split()[0]} at "
+                f"{sys.executable} ({exc}); they need CPython 3.10 or later on x86_64 Linux"
+            )
+        elif type(exc).__name__ == "SolverError":
             for line in str(exc).splitlines():  # rattler's tree, as it draws it
                 say(f"  {line}")
             asked = ", ".join(request.get("specs", []))

@@ -2,11 +2,16 @@
 
 Version 1 starts from the base environment's image, version N+1 from version N's image, so
 the seed's rules hold (libraries removed from the request may remain). Each build runs one
-container from the starting image with host networking: a fixed driver script (ours) creates
-the venv if needed and pip-installs a requirements file (the user's libraries, as data, in a
-tar put into the container), then records the installed packages. On success the container
-is committed as `envyard/<organization>/<short name>:<version>`; on failure or cancellation
-it is removed and nothing is tagged. Nothing the user typed reaches a shell or a Dockerfile.
+container from the starting image with host networking, and runs the build's steps in it
+(app/builders/steps.py, the same as the local builder's) one command at a time: uv makes the
+virtualenv at /opt/envyard/venv or, with conda libraries, the conda runner solves and links
+the conda prefix at /opt/envyard/conda (updated in place from the previous version's, its
+packages locked); uv installs the pip libraries into it. The tools come from a read-only
+volume and the package caches from another (app/builders/toolbox.py); the build's own files
+(requests, requirements, the CA bundle) are removed before the commit, so the image holds
+only the environment. On success the container is committed as
+`envyard/<organization>/<short name>:<version>`; on failure or cancellation it is removed and
+nothing is tagged. Nothing the user typed reaches a shell or a Dockerfile.
 
 Build containers are labelled with their deployment (ENVYARD_QUEUE_NAME: deployments may
 share an engine, and their version ids collide), version, attempt and worker. A worker
@@ -19,29 +24,37 @@ from __future__ import annotations
 
 import asyncio
 import io
-import json
 import logging
 import os
 import socket
 import tarfile
+import time
 from collections import deque
-from pathlib import Path
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import aiodocker
 from aiodocker.exceptions import DockerError
 
 from app.builders import BuildFailed, BuildRequest, BuildResult, Built, Emit, IsBuilding
-from app.builders.output import LineSplitter, count, explain_failure, relay, tail
+from app.builders.output import LineSplitter, count, relay, tail
+from app.builders.process import ChildFailed
+from app.builders.steps import Plan, Steps, Tools
+from app.builders.toolbox import CACHE_MOUNT, Toolbox
+from app.builders.toolbox import TOOLS as TOOLBOX
 from app.domain.environments import BaseEnvironment
-from app.domain.requirements import PackageManager
-from app.domain.versions import Package
-from app.settings import Settings
+from app.domain.versions import uses_conda
+from app.settings import Settings, conda_channel_url
 
 log = logging.getLogger(__name__)
 
 VENV = "/opt/envyard/venv"
+CONDA = "/opt/envyard/conda"
 WORK = "/envyard"
+STALE_FILLER_SECONDS = 600
+SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 DEPLOYMENT = "envyard.deployment"
 VERSION = "envyard.version"
@@ -49,44 +62,82 @@ ATTEMPT = "envyard.attempt"
 WORKER = "envyard.worker"
 ROLE = "envyard.role"
 
-# Runs inside the build container with the image's own python3. Constant: no user input.
-DRIVER = f"""\
-import json, os, subprocess, sys
-venv = {VENV!r}
-python = os.path.join(venv, "bin", "python")
-if not os.path.exists(python):
-    print("Creating the environment at " + venv, flush=True)
-    subprocess.run([sys.executable, "-m", "venv", venv], check=True)
-if os.path.getsize({WORK!r} + "/requirements.txt"):
-    print("Installing the requested pip libraries", flush=True)
-    code = subprocess.run([python, "-m", "pip", "install", "--no-input", "--progress-bar",
-                           "off", "-r", {WORK!r} + "/requirements.txt"]).returncode
-    if code:
-        sys.exit(code)
-listing = subprocess.run(
-    [python, "-c", "import json, importlib.metadata as m; print(json.dumps(sorted("
-     "[d.metadata['Name'], d.version] for d in m.distributions())))"],
-    check=True, capture_output=True, text=True).stdout
-with open({WORK!r} + "/installed.json", "w") as out:
-    out.write(listing)
-if os.path.exists({WORK!r} + "/ca.pem"):
-    os.remove({WORK!r} + "/ca.pem")
-count = len(json.loads(listing))
-print("Recorded %d installed package%s" % (count, "" if count == 1 else "s"), flush=True)
-"""
+# Keeps the build container running while its steps are executed in it.
+IDLE = "import time\nwhile True: time.sleep(3600)"
+# Runs a step with its standard error sent to standard output, so that the lines of both
+# come in the order they were written. The command is an argument list: no shell.
+MERGED = "import os, sys; os.dup2(1, 2); os.execvp(sys.argv[1], sys.argv[1:])"
 
 
 def _tar(files: dict[str, bytes]) -> bytes:
+    """Files at absolute paths, with their directories."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
-        directory = tarfile.TarInfo(WORK.strip("/"))
-        directory.type, directory.mode = tarfile.DIRTYPE, 0o755
-        tar.addfile(directory)
+        directories = sorted({str(p) for f in files for p in PurePosixPath(f).parents} - {"/"})
+        for directory in directories:
+            info = tarfile.TarInfo(directory.strip("/"))
+            info.type, info.mode = tarfile.DIRTYPE, 0o755
+            tar.addfile(info)
         for name, data in files.items():
-            info = tarfile.TarInfo(f"{WORK.strip('/')}/{name}")
+            info = tarfile.TarInfo(name.strip("/"))
             info.size, info.mode = len(data), 0o644
             tar.addfile(info, io.BytesIO(data))
     return buffer.getvalue()
+
+
+class ContainerHost:
+    """A build's steps as commands executed in its running container."""
+
+    def __init__(self, container: Any) -> None:
+        self._container = container
+
+    async def run(self, command: Sequence[str], emit: Emit) -> tuple[int, deque[str]]:
+        execution = await self._container.exec(
+            ["python3", "-I", "-c", MERGED, *command], stdout=True, stderr=True, workdir=WORK
+        )
+        lines, last = LineSplitter(), tail()
+        async with execution.start(detach=False) as stream:
+            while (message := await stream.read_out()) is not None:
+                await relay(lines.feed(message.data), emit, last)
+        await relay(lines.close(), emit, last)
+        return (await execution.inspect()).get("ExitCode") or 0, last
+
+    async def output(self, command: Sequence[str]) -> str:
+        execution = await self._container.exec(
+            list(command), stdout=True, stderr=True, workdir=WORK
+        )
+        out, err = bytearray(), bytearray()
+        async with execution.start(detach=False) as stream:
+            while (message := await stream.read_out()) is not None:
+                (out if message.stream == 1 else err).extend(message.data)
+        code = (await execution.inspect()).get("ExitCode")
+        if code:
+            said = (err or out).decode(errors="replace").strip().splitlines()
+            raise ChildFailed(
+                f"{' '.join(command[:3])} failed (exit code {code}): "
+                f"{said[-1] if said else 'it said nothing'}"
+            )
+        return out.decode(errors="replace")
+
+    async def put(self, files: Mapping[str, bytes]) -> None:
+        await self._container.put_archive("/", _tar(dict(files)))
+
+    async def get(self, path: str) -> str:
+        archive = await self._container.get_archive(path)
+        member = archive.extractfile(PurePosixPath(path).name)
+        if member is None:
+            raise BuildFailed(f"{path} is not a file in the build container.")
+        return member.read().decode()
+
+
+TOOLS = Tools(
+    uv=f"{TOOLBOX}/uv",
+    # The image's own Python runs the runner, with rattler beside it (on sys.path as the
+    # script's directory); -B: the tools volume is read-only.
+    conda=("python3", "-B", "-E", "-s", f"{TOOLBOX}/python/conda_runner.py"),
+    conda_cache=f"{CACHE_MOUNT}/conda",
+    work=WORK,
+)
 
 
 class DockerBuilder:
@@ -97,6 +148,7 @@ class DockerBuilder:
         self._images = dict(settings.docker_images)
         self._docker: aiodocker.Docker | None = None
         self._removals: set[asyncio.Task[bool]] = set()
+        self._toolbox = Toolbox({DEPLOYMENT: settings.queue_name, ROLE: "tools"})
 
     def _client(self) -> aiodocker.Docker:
         # Lazily: API processes describe base environments without a Docker socket.
@@ -126,72 +178,52 @@ class DockerBuilder:
         return f"envyard/{request.organization}/{request.short_name}", str(request.number)
 
     async def build(self, request: BuildRequest, emit: Emit) -> BuildResult:
-        if request.conda_requirements:
-            raise BuildFailed(
-                "Conda libraries cannot be installed yet: conda installs are not yet available "
-                f"with the Docker builder ({', '.join(request.conda_requirements)})."
-            )
         docker = self._client()
-        start = request.previous.location if request.previous else self._base_image(request)
+        previous = request.previous
+        start = previous.location if previous is not None else self._base_image(request)
         await self._require_image(start)
         repo, tag = self._reference(request)
         await emit(f"Starting from image {start}")
-        files = {
-            "build.py": DRIVER.encode(),
-            "requirements.txt": "".join(f"{r}\n" for r in request.pip_requirements).encode(),
-        }
-        env = [
-            "PYTHONUNBUFFERED=1",
-            "PIP_DISABLE_PIP_VERSION_CHECK=1",
-            "PIP_NO_CACHE_DIR=1",
-            "PIP_ROOT_USER_ACTION=ignore",
-        ]
-        if self._settings.index_url:
-            env.append(f"PIP_INDEX_URL={self._settings.index_url}")
-        if self._settings.extra_index_urls:
-            env.append(f"PIP_EXTRA_INDEX_URL={' '.join(self._settings.extra_index_urls)}")
-        if self._settings.ca_bundle:
-            files["ca.pem"] = await asyncio.to_thread(Path(self._settings.ca_bundle).read_bytes)
-            env.append(f"PIP_CERT={WORK}/ca.pem")
-        config: dict[str, Any] = {
-            "Image": start,
-            "Cmd": ["python3", f"{WORK}/build.py"],
-            "Env": env,
-            "User": "root",
-            "WorkingDir": "/",
-            "Labels": self._labels(request),
-            "HostConfig": {"NetworkMode": "host"},
-        }
+        before = previous.packages if previous is not None else ()
+        conda, conda_before = uses_conda(request.conda_requirements, before), uses_conda((), before)
+        plan = Plan(
+            prefix=CONDA if conda else VENV,
+            channels=[conda_channel_url(c) for c in self._settings.conda_channels] if conda else [],
+            # The venv of the image started from is updated in place; version 1 makes it.
+            interpreter=request.python_version if previous is None and not conda else None,
+            # So is its conda prefix, its packages kept where the solve allows.
+            locked=CONDA if conda_before else None,
+            # A prefix made now (conda libraries added to a venv) gets its pip packages.
+            pins=before if conda and not conda_before else (),
+        )
         try:
-            container = await docker.containers.create(config)
+            container = await docker.containers.create(self._config(request, start))
         except DockerError as exc:
             raise BuildFailed(
                 f"Docker could not create the build container: {exc.message}"
             ) from None
         try:
+            await self._toolbox.ensure(docker, start, container)
+            files = {f"{WORK}/tmp/.keep": b""}
+            if self._settings.ca_bundle:
+                files[f"{WORK}/ca.pem"] = await asyncio.to_thread(
+                    Path(self._settings.ca_bundle).read_bytes
+                )
             await container.put_archive("/", _tar(files))
             await container.start()
-            last = await self._stream(container, emit)
-            status = (await container.wait()).get("StatusCode", 1)
-            if status != 0:
-                cause = explain_failure(
-                    list(last), f"the package index {self._settings.index_url or 'PyPI'}"
-                )
-                if cause is None:
-                    raise BuildFailed(
-                        f"pip install failed (exit code {status}); see the lines above."
-                    )
-                raise BuildFailed(f"pip install failed: {cause}.")
-            packages = await self._read_installed(container)
+            host = ContainerHost(container)
+            result = await Steps(self._settings, host, TOOLS, emit).make(request, plan)
+            # The build's own files go; so does a venv that a conda prefix replaced.
+            await host.output(["rm", "-rf", WORK, *([VENV] if conda and not conda_before else [])])
+            bin_dir = f"{plan.prefix}/bin"
             committed = await container.commit(
                 repository=repo,
                 tag=tag,
                 message=f"envyard version {request.number} of {request.short_name}",
                 config={
                     "Env": [
-                        f"PATH={VENV}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:"
-                        "/usr/bin:/sbin:/bin",
-                        f"VIRTUAL_ENV={VENV}",
+                        f"PATH={bin_dir}:{SYSTEM_PATH}",
+                        f"CONDA_PREFIX={CONDA}" if conda else f"VIRTUAL_ENV={VENV}",
                         "LANG=C.UTF-8",
                     ],
                     "Cmd": ["python"],
@@ -202,11 +234,37 @@ class DockerBuilder:
             )
             await emit(
                 f"Image {repo}:{tag} ({committed.get('Id', '')[:19]}) holds "
-                f"{count(len(packages), 'package')}"
+                f"{count(len(result.packages), 'package')}"
             )
-            return BuildResult(location=f"{repo}:{tag}", packages=packages)
+            return replace(result, location=f"{repo}:{tag}")
         finally:
             await self._remove(container)
+
+    def _config(self, request: BuildRequest, image: str) -> dict[str, Any]:
+        """The build container: idle until its steps are executed in it, host network, the
+        tools and caches mounted, uv and rattler told where everything is."""
+        env = [
+            f"PATH={SYSTEM_PATH}",
+            "LANG=C.UTF-8",
+            "PYTHONUNBUFFERED=1",
+            "NO_COLOR=1",
+            f"UV_CACHE_DIR={CACHE_MOUNT}/uv",
+            "UV_LINK_MODE=copy",  # the cache is another file system: no hard links
+            "UV_PYTHON_DOWNLOADS=never",
+            "UV_PYTHON_PREFERENCE=only-system",
+            f"TMPDIR={WORK}/tmp",
+        ]
+        if self._settings.ca_bundle:
+            env.append(f"SSL_CERT_FILE={WORK}/ca.pem")
+        return {
+            "Image": image,
+            "Cmd": ["python3", "-I", "-c", IDLE],
+            "Env": env,
+            "User": "root",
+            "WorkingDir": "/",
+            "Labels": self._labels(request),
+            "HostConfig": {"NetworkMode": "host", "Mounts": self._toolbox.mounts()},
+        }
 
     def _labels(self, request: BuildRequest) -> dict[str, str]:
         return {
@@ -242,12 +300,26 @@ class DockerBuilder:
         return True
 
     async def reconcile(self, is_building: IsBuilding) -> int:
-        """Remove this deployment's build containers whose attempt is no longer building."""
+        """Remove this deployment's build containers whose attempt is no longer building,
+        and the tools fillers of workers killed while copying (a copy takes seconds)."""
+        fillers = await self._client().containers.list(
+            all=True,
+            filters={"label": [f"{DEPLOYMENT}={self._settings.queue_name}", f"{ROLE}=tools"]},
+        )
+        stale = time.time() - STALE_FILLER_SECONDS
+        removed = 0
+        for filler in fillers:
+            if filler["Created"] < stale and await self._delete(filler):
+                removed += 1
+                log.info(
+                    "removed build tools filler %s, left for %s s",
+                    filler.id[:12],
+                    STALE_FILLER_SECONDS,
+                )
         containers = await self._client().containers.list(
             all=True,
             filters={"label": [f"{DEPLOYMENT}={self._settings.queue_name}", f"{ROLE}=build"]},
         )
-        removed = 0
         for container in containers:
             labels = container["Labels"] or {}
             try:
@@ -277,25 +349,6 @@ class DockerBuilder:
             if exc.status == 404:
                 raise BuildFailed(f"Image {image} is not on the Docker host.") from None
             raise BuildFailed(f"Docker is not reachable: {exc.message}") from None
-
-    async def _stream(self, container: Any, emit: Emit) -> deque[str]:
-        """The container's output as log lines (cut when enormous); returns the last ones."""
-        lines, last = LineSplitter(), tail()
-        async for chunk in container.log(stdout=True, stderr=True, follow=True):
-            await relay(lines.feed(chunk), emit, last)
-        await relay(lines.close(), emit, last)
-        return last
-
-    async def _read_installed(self, container: Any) -> list[Package]:
-        archive = await container.get_archive(f"{WORK}/installed.json")
-        member = archive.extractfile("installed.json")
-        if member is None:
-            raise BuildFailed("The build recorded no installed packages.")
-        rows = json.loads(member.read())
-        return sorted(
-            (Package(name, version, PackageManager.PIP) for name, version in rows),
-            key=lambda p: p.key,
-        )
 
     async def revert(self, request: BuildRequest, target: Built, emit: Emit) -> BuildResult:
         repo, tag = self._reference(request)

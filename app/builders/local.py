@@ -3,26 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import shutil
 import sys
 import tempfile
-import tomllib
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from packaging.utils import canonicalize_name
 from uv import find_uv_bin
 
 from app.builders import BuildFailed, BuildRequest, BuildResult, Built, Emit, IsBuilding, inventory
-from app.builders.lock import write_lock
-from app.builders.output import LineSplitter, count, explain_failure, relay, tail
-from app.builders.process import ChildFailed
+from app.builders.output import LineSplitter, count, relay, tail
+from app.builders.process import run_child
+from app.builders.steps import Plan, Steps, Tools
 from app.domain.environments import BaseEnvironment
-from app.domain.requirements import PackageManager
-from app.domain.versions import Package, pip_replacing_conda, uses_conda
+from app.domain.versions import uses_conda
 from app.settings import Settings, conda_channel_url
 
 MIN_PYTHON = (3, 8)
@@ -68,141 +65,48 @@ class LocalBuilder:
             await asyncio.to_thread(shutil.rmtree, target)
         target.parent.mkdir(parents=True, exist_ok=True)
         previous = request.previous
-        conda_before = previous is not None and uses_conda((), previous.packages)
+        before = previous.packages if previous is not None else ()
         # A conda environment is a prefix whose Python comes from the solve; the others stay
-        # uv virtualenvs.
-        conda = uses_conda(request.conda_requirements, previous.packages if previous else ())
-        channels = [conda_channel_url(c) for c in self._settings.conda_channels] if conda else []
-        if conda:
-            # Version N's prefix: its packages are locked in the solve of version N+1.
-            locked = Path(previous.location).parent.parent if previous and conda_before else None
-            python = await self._conda_prefix(request, target, channels, locked, emit)
-        else:
-            interpreter = await self._interpreter(request.python_version)
-            await emit(
-                f"Creating a Python {request.python_version} environment for version "
-                f"{request.number}"
-            )
-            await self._uv_run(emit, "venv", "--no-project", "--python", interpreter, str(target))
-            python = target / "bin" / "python"
-        meta = target / ".envyard"
-        meta.mkdir(exist_ok=True)
-        # pip never replaces what conda installed: its distributions are pinned as constraints,
-        # and a pip library asking for another version of one is refused, naming it.
-        conda_owned = (await inventory.survey(python)).conda_distributions
-        clashes = pip_replacing_conda(request.pip_requirements, conda_owned)
-        if clashes:
-            raise BuildFailed(
-                f"{'; '.join(clashes)}: pip never replaces a conda package; change the conda "
-                "library instead"
-            )
-        pip_args = ["--python", str(python)]
-        if conda_owned:
-            constraints = meta / "conda-owned.txt"
-            constraints.write_text(_pins(conda_owned))
-            pip_args += ["--constraint", str(constraints)]
-        if previous is not None and any(p.manager is PackageManager.PIP for p in previous.packages):
-            pins = [p for p in previous.packages if p.manager is PackageManager.PIP]
-            await emit(
-                f"Starting from the {count(len(pins), 'pip package')} of the previous version"
-            )
-            pinned = meta / "previous.txt"
-            pinned.write_text(_pins(pins))
-            await self._uv_run(
-                emit, "pip", "install", *pip_args, "--no-deps", "-r", str(pinned), index=True
-            )
-        if request.pip_requirements:
-            await emit(
-                f"Installing {count(len(request.pip_requirements), 'pip library', 'pip libraries')}"
-            )
-            wanted = meta / "requirements.txt"
-            wanted.write_text("".join(f"{line}\n" for line in request.pip_requirements))
-            await self._uv_run(emit, "pip", "install", *pip_args, "-r", str(wanted), index=True)
-        packages = await inventory.installed(python)
-        (meta / "installed.txt").write_text(_pins(packages))
-        try:
-            lockfile = await self._lockfile(python, packages, channels)
-        except ChildFailed as exc:  # the environment is built: it is not lost for its lock
-            await emit(f"No lock file written ({exc}); it is made when first asked for")
-            lockfile = ""
-        await emit(f"Environment ready: {count(len(packages), 'package')} installed at {python}")
-        return BuildResult(str(python), packages, lockfile=lockfile, channels=channels)
-
-    async def _conda_prefix(
-        self,
-        request: BuildRequest,
-        target: Path,
-        channels: list[str],
-        locked: Path | None,
-        emit: Emit,
-    ) -> Path:
-        """Solve and link the conda libraries (and Python itself) into `target`, keeping the
-        packages of the prefix `locked` where the solve allows."""
+        # uv virtualenvs. Each version is a new one, starting from version N's packages.
+        conda = uses_conda(request.conda_requirements, before)
+        plan = Plan(
+            prefix=str(target),
+            channels=[conda_channel_url(c) for c in self._settings.conda_channels] if conda else [],
+            interpreter=None if conda else await self._interpreter(request.python_version),
+            # Version N's prefix: its conda packages are locked in the solve of version N+1.
+            locked=(
+                str(Path(previous.location).parent.parent)
+                if previous is not None and conda and uses_conda((), before)
+                else None
+            ),
+            pins=before,
+        )
+        meta = target / ".envyard"  # the build's own files, kept beside the environment
+        with tempfile.TemporaryDirectory(prefix="envyard-build-") as workdir:
+            host = LocalHost(self._env(), workdir)
+            result = await Steps(self._settings, host, self._tools(meta), emit).make(request, plan)
         await emit(
-            f"Creating a conda environment with Python {request.python_version} for version "
-            f"{request.number}"
+            f"Environment ready: {count(len(result.packages), 'package')} installed at "
+            f"{result.location}"
         )
-        await self._conda(
-            emit,
-            {
-                "action": "install",
-                "prefix": str(target),
-                "channels": channels,
-                "specs": [f"python {request.python_version}.*", *request.conda_requirements],
-                "cache_dir": str(self._settings.cache_dir / "conda"),
-                "previous_prefix": str(locked) if locked is not None else None,
-            },
-        )
-        python = target / "bin" / "python"
-        if not python.exists():
-            raise BuildFailed("The conda environment has no bin/python.")
-        return python
+        return result
 
-    async def _lockfile(self, python: Path, packages: list[Package], channels: list[str]) -> str:
-        """A rattler lock file of exactly `packages`: conda records as linked (when conda
-        `channels` were used), pip distributions with the URL and hash of their file."""
-        pip = [p for p in packages if p.manager is PackageManager.PIP]
-        with tempfile.TemporaryDirectory(prefix="envyard-lock-") as work:
-            files = await self._pip_files(python, pip, Path(work))
-        return await write_lock(
-            channels,
-            [(p.name, p.version, files.get(p.key[1], "")) for p in pip],
-            self._settings.index_url,
-            python.parent.parent if channels else None,
+    def _tools(self, work: Path) -> Tools:
+        return Tools(
+            uv=self._uv,
+            conda=(sys.executable, "-m", "app.builders.conda_runner"),
+            conda_cache=str(self._settings.cache_dir / "conda"),
+            work=str(work),
         )
-
-    async def _pip_files(self, python: Path, pip: list[Package], work: Path) -> dict[str, str]:
-        """Canonical name -> the URL (with `#sha256=`) of the file the index has for that
-        exact version, as uv resolves it; empty where the index does not say."""
-        if not pip:
-            return {}
-        pins, lock = work / "pins.txt", work / "pylock.toml"
-        pins.write_text(_pins(pip))
-        command = [
-            self._uv, "pip", "compile", "--no-config", "--quiet", "--color", "never",
-            "--no-deps", "--format", "pylock.toml", "--python", str(python),
-            *self._index_args(), "-o", str(lock), str(pins),
-        ]  # fmt: skip
-        try:
-            await self._run(_quiet, "uv pip compile", command, "the package index")
-        except BuildFailed:  # e.g. the index is gone since: the lock still lists the pins
-            return {}
-        files: dict[str, str] = {}
-        for package in tomllib.loads(lock.read_text()).get("packages", []):
-            for wheel in package.get("wheels", []) or [package.get("sdist", {})]:
-                if wheel.get("url"):
-                    digest = wheel.get("hashes", {}).get("sha256")
-                    suffix = f"#sha256={digest}" if digest else ""
-                    files[canonicalize_name(package["name"])] = wheel["url"] + suffix
-                    break
-        return files
 
     async def revert(self, request: BuildRequest, target: Built, emit: Emit) -> BuildResult:
         python = Path(target.location)
         await emit(f"Reusing the environment built at {python}")
         if not python.exists():
             raise BuildFailed(f"The environment of that version is gone from {python}.")
-        packages = await inventory.installed(python)
+        with tempfile.TemporaryDirectory(prefix="envyard-build-") as workdir:
+            host = LocalHost(self._env(), workdir)
+            packages = (await inventory.survey(host, str(python.parent.parent))).packages
         if {p.key: p.version for p in packages} != {p.key: p.version for p in target.packages}:
             raise BuildFailed("That version's environment no longer holds what it was built with.")
         await emit(
@@ -237,80 +141,51 @@ class LocalBuilder:
             env["SSL_CERT_FILE"] = self._settings.ca_bundle
         return env
 
-    def _index_args(self) -> list[str]:
-        args: list[str] = []
-        if self._settings.index_url:
-            args += ["--index-url", self._settings.index_url]
-        for url in self._settings.extra_index_urls:
-            args += ["--extra-index-url", url]
-        return args
 
-    async def _uv_run(self, emit: Emit, *args: str, index: bool = False) -> None:
-        command = [self._uv, *args, "--no-config", "--no-progress", "--color", "never"]
-        if index:
-            command += self._index_args()
-        await emit("$ uv " + " ".join(args))
-        step = " ".join(args[:2]) if args[0] == "pip" else args[0]
-        source = f"the package index {self._settings.index_url or 'PyPI'}"
-        await self._run(emit, f"uv {step}", command, source)
+class LocalHost:
+    """The build's steps as child processes of this one, in a neutral working directory:
+    uv looks for a pyproject.toml from there upwards, and the server's own directory
+    (envyard's checkout, say) is some project's."""
 
-    async def _conda(self, emit: Emit, request: dict[str, object]) -> None:
-        """A conda step, in a child process: rattler never runs in the server or worker."""
-        command = [sys.executable, "-m", "app.builders.conda_runner"]
-        channels = " ".join(self._settings.conda_channels)
-        where = (
-            f"the conda channel{'s' if len(self._settings.conda_channels) > 1 else ''} {channels}"
+    def __init__(self, env: dict[str, str], cwd: str) -> None:
+        self._env = env
+        self._cwd = cwd
+
+    async def run(self, command: Sequence[str], emit: Emit) -> tuple[int, deque[str]]:
+        proc = await asyncio.create_subprocess_exec(
+            *command,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            env=self._env,
+            cwd=self._cwd,
         )
-        await self._run(emit, "conda install", command, where, json.dumps(request).encode())
+        last = tail()
+        try:
+            assert proc.stdout is not None
+            lines = LineSplitter()
+            while chunk := await proc.stdout.read(65536):
+                await relay(lines.feed(chunk), emit, last)
+            await relay(lines.close(), emit, last)
+            return await proc.wait(), last
+        finally:
+            if proc.returncode is None:  # cancelled: stop it with us
+                proc.kill()
+                await proc.wait()
 
-    async def _run(
-        self, emit: Emit, what: str, command: list[str], index: str, data: bytes = b""
-    ) -> None:
-        """Run a tool, its output streamed to the log; BuildFailed naming the cause."""
-        # A neutral working directory: uv looks for a pyproject.toml from there upwards, and
-        # the server's own directory (envyard's checkout, say) is some project's.
-        with tempfile.TemporaryDirectory(prefix="envyard-build-") as workdir:
-            proc = await asyncio.create_subprocess_exec(
-                *command,
-                # Standard input only for what reads it: writing to a tool that already
-                # exited fails ("the handler is closed"), and a quick one may exit first.
-                stdin=asyncio.subprocess.PIPE if data else asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.STDOUT,
-                env=self._env(),
-                cwd=workdir,
-            )
-            last = tail()
-            try:
-                assert proc.stdout is not None
-                if proc.stdin is not None:
-                    # A child that died before reading says why in its output and exit code.
-                    with contextlib.suppress(OSError, RuntimeError):
-                        proc.stdin.write(data)
-                        await proc.stdin.drain()
-                        proc.stdin.close()
-                lines = LineSplitter()
-                while chunk := await proc.stdout.read(65536):
-                    await relay(lines.feed(chunk), emit, last)
-                await relay(lines.close(), emit, last)
-                code = await proc.wait()
-            finally:
-                if proc.returncode is None:  # cancelled or timed out: stop it with us
-                    proc.kill()
-                    await proc.wait()
-        if code != 0:
-            cause = explain_failure(list(last), index)
-            if cause is None:
-                raise BuildFailed(f"{what} failed (exit code {code}); see the lines above.")
-            raise BuildFailed(f"{what} failed: {cause}.")
+    async def output(self, command: Sequence[str]) -> str:
+        return (await run_child(list(command), cwd=self._cwd, env=self._env)).decode()
 
+    async def put(self, files: Mapping[str, bytes]) -> None:
+        def write() -> None:
+            for path, data in files.items():
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+                Path(path).write_bytes(data)
 
-async def _quiet(line: str) -> None:
-    """For steps whose output is not the build log's business."""
+        await asyncio.to_thread(write)
 
-
-def _pins(packages: Sequence[Package]) -> str:
-    return "".join(f"{p.name}=={p.version}\n" for p in packages if p.manager is PackageManager.PIP)
+    async def get(self, path: str) -> str:
+        return await asyncio.to_thread(Path(path).read_text)
 
 
 async def _capture(command: list[str], env: dict[str, str] | None = None) -> str:

@@ -1,4 +1,4 @@
-"""Writing a version's rattler lock file, through the conda runner's child process."""
+"""A version's rattler lock file, written by the conda runner (in a child process)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from packaging.utils import canonicalize_name
 
@@ -16,30 +17,39 @@ from app.builders.process import run_child
 PYPI_SIMPLE = "https://pypi.org/simple/"
 
 
-async def write_lock(
+def lock_request(
     channels: Sequence[str],
     pip: Sequence[tuple[str, str, str]],
     index_url: str | None,
-    prefix: Path | None = None,
-) -> str:
-    """The lock file text: `prefix`'s conda records (if a prefix is given) from `channels`,
-    and the pip distributions (name, version, URL of the file). Where the file's URL is not
-    known, the distribution's page on the index says where it is found (rattler keys pypi
-    entries by location: an empty one would merge them)."""
+    prefix: str | None,
+    result: str,
+) -> dict[str, Any]:
+    """The conda runner's request for a lock file at `result`: `prefix`'s conda records (if a
+    prefix is given) from `channels`, and the pip distributions (name, version, URL of the
+    file). Where the file's URL is not known, the distribution's page on the index says where
+    it is found (rattler keys pypi entries by location: an empty one would merge them)."""
     index = (index_url or PYPI_SIMPLE).rstrip("/") + "/"
+    return {
+        "action": "lock",
+        "prefix": prefix,
+        "channels": list(channels),
+        "pip": [
+            {"name": n, "version": v, "url": url or f"{index}{canonicalize_name(n)}/"}
+            for n, v, url in pip
+        ],
+        "result": result,
+    }
+
+
+async def write_lock(
+    channels: Sequence[str], pip: Sequence[tuple[str, str, str]], index_url: str | None
+) -> str:
+    """The lock file text of pip distributions (and no conda records), written on this host:
+    for versions recorded before lock files."""
     with tempfile.TemporaryDirectory(prefix="envyard-lock-") as work:
         result = Path(work) / "envyard.lock"
-        request = {
-            "action": "lock",
-            "prefix": str(prefix) if prefix is not None else None,
-            "channels": list(channels),
-            "pip": [
-                {"name": n, "version": v, "url": url or f"{index}{canonicalize_name(n)}/"}
-                for n, v, url in pip
-            ],
-            "result": str(result),
-        }
-        await run_child(
-            [sys.executable, "-m", "app.builders.conda_runner"], json.dumps(request).encode(), work
-        )
+        request = lock_request(channels, pip, index_url, None, str(result))
+        path = Path(work) / "lock.json"
+        await asyncio.to_thread(path.write_text, json.dumps(request))
+        await run_child([sys.executable, "-m", "app.builders.conda_runner", str(path)], cwd=work)
         return await asyncio.to_thread(result.read_text)

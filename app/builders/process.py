@@ -11,7 +11,12 @@ class ChildFailed(BuildFailed):
     """A child process ended with an error; the message holds its last line."""
 
 
-async def run_child(command: list[str], data: bytes = b"", cwd: str | None = None) -> bytes:
+async def run_child(
+    command: list[str],
+    data: bytes = b"",
+    cwd: str | None = None,
+    env: dict[str, str] | None = None,
+) -> bytes:
     """Run a short child process to its end and return its output; ChildFailed saying its
     last line when it fails. Killed with the caller when the caller is cancelled."""
     # No standard input unless there is something to say: writing to a child that already
@@ -22,6 +27,7 @@ async def run_child(command: list[str], data: bytes = b"", cwd: str | None = Non
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
         cwd=cwd,
+        env=env,
     )
     try:
         out, _ = await proc.communicate(data or None)

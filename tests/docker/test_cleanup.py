@@ -14,6 +14,7 @@ import pytest
 from aiodocker.containers import DockerContainer
 
 from app.builders import BuildRequest
+from app.builders import docker as docker_builder
 from app.builders.docker import DockerBuilder
 from app.settings import Settings
 from tests.support.docker import BASE_IMAGE, require_docker
@@ -130,3 +131,27 @@ async def test_reconcile_removes_what_stopped_builds_left(
         ("2", ""),
     ]
     assert len(await listed(docker, theirs)) == 1
+
+
+async def test_reconcile_removes_tools_fillers_of_killed_workers(
+    docker: aiodocker.Docker,
+    deployment: Callable[[], str],
+    index_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ours = deployment()
+    labels = {"envyard.deployment": ours, "envyard.role": "tools"}
+    await docker.containers.create({"Image": BASE_IMAGE, "Cmd": ["true"], "Labels": labels})
+
+    async def is_building(version_id: int, attempt: int | None) -> bool:
+        return False
+
+    builder = builder_for(index_url, ours)
+    try:
+        assert await builder.reconcile(is_building) == 0  # a filler may still be copying
+        assert len(await listed(docker, ours)) == 1
+        monkeypatch.setattr(docker_builder, "STALE_FILLER_SECONDS", -5)  # now it is old
+        assert await builder.reconcile(is_building) == 1
+    finally:
+        await builder.aclose()
+    assert await listed(docker, ours) == []

@@ -3,7 +3,8 @@
 The channel (tests/support/conda.py) holds a repackaged CPython 3.11, yardc-alpha 1.0 and
 2.0 (2.0 with an extra `fast` pulling yardc-beta), yardc-beta, yardc-tool (not Python) and
 yardc-old (needs yardc-alpha < 2). The standalone deployments build conda prefixes with
-py-rattler; the Docker builder does not install conda libraries yet.
+py-rattler on this host; the distributed one builds them in Docker images, at
+/opt/envyard/conda, with the tools mounted and never committed.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from asyncio.subprocess import PIPE
 import pytest
 import yaml
 
+from tests.support.docker import run_in_image
 from tests.support.locks import read_lock
 from tests.support.ops import ACTIVATE, DIFF, UPDATE, build, create, revert
 
@@ -36,11 +38,6 @@ PROBE = (
 )
 
 
-def standalone_only(server) -> None:  # type: ignore[no-untyped-def]
-    if server.mode != "standalone":
-        pytest.skip("the Docker builder does not install conda libraries yet (issue 8)")
-
-
 async def run(python: str, code: str) -> list[str]:
     """What the environment's own interpreter prints (bin/ of the prefix on PATH)."""
     bin_dir = python.rsplit("/", 1)[0]
@@ -53,12 +50,31 @@ async def run(python: str, code: str) -> list[str]:
     return result
 
 
+async def probe(activation: dict[str, str]) -> list[str]:
+    """What the activated environment imports: its python on this host, or its image."""
+    if activation["pythonPath"]:
+        return await run(activation["pythonPath"], PROBE)
+    result: list[str] = json.loads(await run_in_image(activation["image"], "python", "-c", PROBE))
+    return result
+
+
+async def image_holds_only_the_environment(image: str) -> None:
+    """No build tools, requests or a left-behind venv in a conda environment's image."""
+    listing = await run_in_image(
+        image,
+        "python",
+        "-c",
+        "import os; print(sorted(os.listdir('/opt/envyard')), "
+        "os.path.exists('/envyard'), os.listdir('/mnt'), os.listdir('/media'))",
+    )
+    assert listing.strip() == "['conda'] False [] []", listing
+
+
 def managed(packages: list[dict[str, str]]) -> dict[tuple[str, str], str]:
     return {(p["manager"], p["name"]): p["version"] for p in packages}
 
 
 async def test_conda_and_pip_in_one_environment(server, people):
-    standalone_only(server)
     alice = people.alice
     env = await create(
         alice,
@@ -80,8 +96,9 @@ async def test_conda_and_pip_in_one_environment(server, people):
     assert ("PIP", "yardc-alpha") not in installed and ("PIP", "yardc_alpha") not in installed
 
     activation = (await alice(ACTIVATE, id=env["id"]))["activateEnvironment"]
-    python = activation["pythonPath"]
-    assert await run(python, PROBE) == ["1.0", "1.0", "yardc-tool 1.0"]
+    assert await probe(activation) == ["1.0", "1.0", "yardc-tool 1.0"]
+    if activation["image"]:
+        await image_holds_only_the_environment(activation["image"])
 
     # Version 2: the conda package upgraded, a pip one added, on top of version 1.
     await alice(
@@ -97,9 +114,9 @@ async def test_conda_and_pip_in_one_environment(server, people):
     assert kinds[("CONDA", "yardc-alpha")] == "UPGRADED"
     assert kinds[("PIP", "yard-beta")] == "ADDED"
     assert ("PIP", "yard-alpha") not in kinds  # kept from version 1
-    python2 = (await alice(ACTIVATE, id=env["id"]))["activateEnvironment"]["pythonPath"]
-    assert python2 != python
-    assert await run(python2, PROBE) == ["2.0", "1.0", "yardc-tool 1.0"]
+    activation2 = (await alice(ACTIVATE, id=env["id"]))["activateEnvironment"]
+    assert activation2 != activation
+    assert await probe(activation2) == ["2.0", "1.0", "yardc-tool 1.0"]
 
     # Lock files list exactly the recorded packages.
     locks = (await alice(LOCKS, id=second["id"]))["version"]
@@ -115,18 +132,27 @@ async def test_conda_and_pip_in_one_environment(server, people):
     assert {(p["kind"], p["name"], p["version"]) for p in lock["packages"]} == {
         ("conda" if m == "CONDA" else "pypi", n, v) for (m, n), v in recorded.items()
     }
+    # Where each file is: the channel's package, the index's wheel with its hash.
+    channel = server.env["ENVYARD_CONDA_CHANNELS"].rstrip("/")
+    for package in lock["packages"]:
+        if package["kind"] == "conda":
+            assert package["location"].startswith(channel + "/"), package
+        else:
+            host = server.env["ENVYARD_INDEX_URL"].removesuffix("simple/")
+            assert package["location"].startswith(host + "files/"), package
+            assert ".whl#sha256=" in package["location"], package
 
     # Revert reuses version 1's prefix.
     reverted = await revert(alice, env["id"], 1)
     assert reverted["status"] == "DRAFT"
     assert managed(reverted["versions"][2]["packages"]) == installed
-    python3 = (await alice(ACTIVATE, id=env["id"]))["activateEnvironment"]["pythonPath"]
-    assert python3 == python
-    assert await run(python3, PROBE) == ["1.0", "1.0", "yardc-tool 1.0"]
+    activation3 = (await alice(ACTIVATE, id=env["id"]))["activateEnvironment"]
+    if activation["pythonPath"]:  # the reverted-to prefix itself
+        assert activation3["pythonPath"] == activation["pythonPath"]
+    assert await probe(activation3) == ["1.0", "1.0", "yardc-tool 1.0"]
 
 
 async def test_pip_never_replaces_a_conda_package(server, people):
-    standalone_only(server)
     env = await create(
         people.alice, condaLibraries=["yardc-alpha==1.0"], pipLibraries=["yardc-alpha==2.0"]
     )
@@ -147,7 +173,6 @@ async def test_pip_never_replaces_a_conda_package(server, people):
     ],
 )
 async def test_failed_solves_name_the_packages(server, people, conda, says):
-    standalone_only(server)
     env = await create(people.alice, condaLibraries=conda)
     env, lines = await build(people.alice, env["id"])
     assert env["status"] == "FAILED"
@@ -156,20 +181,9 @@ async def test_failed_solves_name_the_packages(server, people, conda, says):
 
 
 async def test_conda_extras_are_optional_dependencies(server, people):
-    standalone_only(server)
     env = await create(people.alice, condaLibraries=["yardc-alpha[fast]>=2"])
     env, lines = await build(people.alice, env["id"])
     assert env["status"] == "DRAFT", lines[-1]
     installed = managed(env["versions"][0]["packages"])
     assert installed[("CONDA", "yardc-alpha")] == "2.0"
     assert installed[("CONDA", "yardc-beta")] == "1.0"  # what the extra `fast` brings
-
-
-async def test_the_docker_builder_says_it_cannot_install_conda_yet(server, people):
-    if server.mode == "standalone":
-        pytest.skip("the local builder installs conda libraries")
-    env = await create(people.alice, condaLibraries=["yardc-alpha"], pipLibraries=["yard-alpha"])
-    env, lines = await build(people.alice, env["id"])
-    assert env["status"] == "FAILED"
-    assert "conda installs are not yet available with the Docker builder" in lines[-1]["text"]
-    assert (await people.alice.error(ACTIVATE, id=env["id"])).code == "INVALID_STATE"

@@ -1,0 +1,262 @@
+"""The steps of a build, the same in both builders.
+
+A build makes or updates one environment at a prefix. A conda environment's Python comes
+from the conda solve (the conda runner, with the previous version's packages locked); any
+other is a virtualenv made by uv. pip libraries are then installed with uv into that prefix,
+the previous version's pins first where the prefix does not hold them yet, with what conda
+installed as constraints: pip never replaces a conda package. Last, what the environment
+holds is recorded and a lock file of it written.
+
+The steps run on a `Host`: this machine for the local builder, the build container for the
+Docker builder. Commands are argument lists and the user's libraries go into files as data:
+nothing reaches a shell.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from packaging.utils import canonicalize_name
+
+from app.builders import BuildFailed, BuildRequest, BuildResult, Emit, inventory
+from app.builders.lock import lock_request
+from app.builders.output import count, explain_failure
+from app.builders.process import ChildFailed
+from app.domain.requirements import PackageManager
+from app.domain.versions import Package, pip_replacing_conda
+from app.settings import Settings
+
+
+class Host(Protocol):
+    """Where a build's commands run and its files are."""
+
+    async def run(self, command: Sequence[str], emit: Emit) -> tuple[int, deque[str]]:
+        """Run a tool to its end, its output (both streams, in order) sent to `emit` line by
+        line; its exit code and last lines."""
+        ...
+
+    async def output(self, command: Sequence[str]) -> str:
+        """The standard output of a short command; ChildFailed saying why it failed."""
+        ...
+
+    async def put(self, files: Mapping[str, bytes]) -> None:
+        """Write files (absolute path -> content), their directories made as needed."""
+        ...
+
+    async def get(self, path: str) -> str:
+        """A text file's content."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Tools:
+    """Where a host's build tools and this build's own files are."""
+
+    uv: str  # uv's executable
+    conda: tuple[str, ...]  # the conda runner; a request file's path is appended
+    conda_cache: str  # the conda runner's caches (repodata/, pkgs/)
+    work: str  # this build's own files (requests, requirements, constraints)
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What one build makes, decided by its builder."""
+
+    prefix: str  # the environment: made, or updated in place when it exists
+    channels: Sequence[str]  # conda channels; empty for an environment without conda
+    interpreter: str | None = None  # a new virtualenv's Python (without conda)
+    locked: str | None = None  # the prefix whose conda packages the solve keeps
+    pins: Sequence[Package] = ()  # pip packages installed first, exactly, without deps
+
+    @property
+    def conda(self) -> bool:
+        return bool(self.channels)
+
+    @property
+    def python(self) -> str:
+        return f"{self.prefix}/bin/python"
+
+
+class Steps:
+    """One build's steps on one host."""
+
+    def __init__(self, settings: Settings, host: Host, tools: Tools, emit: Emit) -> None:
+        self._settings = settings
+        self._host = host
+        self._tools = tools
+        self._emit = emit
+
+    async def make(self, request: BuildRequest, plan: Plan) -> BuildResult:
+        emit, work, python = self._emit, self._tools.work, plan.python
+        if plan.conda:
+            await emit(
+                f"Creating a conda environment with Python {request.python_version} for "
+                f"version {request.number}"
+                if plan.locked is None
+                else f"Updating the conda environment for version {request.number}"
+            )
+            await self._conda_install(request, plan)
+        elif plan.interpreter is not None:
+            await emit(
+                f"Creating a Python {request.python_version} environment for version "
+                f"{request.number}"
+            )
+            await self._uv("venv", "--no-project", "--python", plan.interpreter, plan.prefix)
+        # pip never replaces what conda installed: its distributions are pinned as constraints,
+        # and a pip library asking for another version of one is refused, naming it.
+        conda_owned = (await inventory.survey(self._host, plan.prefix)).conda_distributions
+        clashes = pip_replacing_conda(request.pip_requirements, conda_owned)
+        if clashes:
+            raise BuildFailed(
+                f"{'; '.join(clashes)}: pip never replaces a conda package; change the conda "
+                "library instead"
+            )
+        pip_args = ["--python", python]
+        files: dict[str, bytes] = {}
+        if conda_owned:
+            files[f"{work}/conda-owned.txt"] = pins(conda_owned).encode()
+            pip_args += ["--constraint", f"{work}/conda-owned.txt"]
+        previous = [p for p in plan.pins if p.manager is PackageManager.PIP]
+        if previous:
+            files[f"{work}/previous.txt"] = pins(previous).encode()
+        if request.pip_requirements:
+            lines = "".join(f"{line}\n" for line in request.pip_requirements)
+            files[f"{work}/requirements.txt"] = lines.encode()
+        if files:
+            await self._host.put(files)
+        if previous:
+            await emit(
+                f"Starting from the {count(len(previous), 'pip package')} of the previous version"
+            )
+            await self._uv(
+                "pip", "install", *pip_args, "--no-deps", "-r", f"{work}/previous.txt", index=True
+            )
+        if request.pip_requirements:
+            await emit(
+                f"Installing {count(len(request.pip_requirements), 'pip library', 'pip libraries')}"
+            )
+            await self._uv(
+                "pip", "install", *pip_args, "-r", f"{work}/requirements.txt", index=True
+            )
+        packages = (await inventory.survey(self._host, plan.prefix)).packages
+        await self._host.put({f"{work}/installed.txt": pins(packages).encode()})
+        try:
+            lockfile = await self._lockfile(plan, packages)
+        except ChildFailed as exc:  # the environment is built: it is not lost for its lock
+            await emit(f"No lock file written ({exc}); it is made when first asked for")
+            lockfile = ""
+        return BuildResult(python, packages, lockfile=lockfile, channels=list(plan.channels))
+
+    # -- conda ---------------------------------------------------------------------------
+
+    async def _conda_install(self, request: BuildRequest, plan: Plan) -> None:
+        """Solve and link the conda libraries (and Python itself) into the prefix, keeping the
+        packages of the prefix `plan.locked` where the solve allows."""
+        path = f"{self._tools.work}/conda-install.json"
+        conda_request = {
+            "action": "install",
+            "prefix": plan.prefix,
+            "channels": list(plan.channels),
+            "specs": [f"python {request.python_version}.*", *request.conda_requirements],
+            "cache_dir": self._tools.conda_cache,
+            "previous_prefix": plan.locked,
+        }
+        await self._host.put({path: json.dumps(conda_request).encode()})
+        await self._step("conda install", [*self._tools.conda, path], self._channels())
+        if not await self._exists(plan.python):
+            raise BuildFailed("The conda environment has no bin/python.")
+
+    async def _exists(self, path: str) -> bool:
+        try:
+            await self._host.output([path, "-I", "-c", ""])
+        except ChildFailed:
+            return False
+        return True
+
+    def _channels(self) -> str:
+        channels = self._settings.conda_channels
+        return f"the conda channel{'s' if len(channels) > 1 else ''} {' '.join(channels)}"
+
+    # -- uv ------------------------------------------------------------------------------
+
+    def _index_args(self) -> list[str]:
+        args: list[str] = []
+        if self._settings.index_url:
+            args += ["--index-url", self._settings.index_url]
+        for url in self._settings.extra_index_urls:
+            args += ["--extra-index-url", url]
+        return args
+
+    async def _uv(self, *args: str, index: bool = False) -> None:
+        command = [self._tools.uv, *args, "--no-config", "--no-progress", "--color", "never"]
+        if index:
+            command += self._index_args()
+        await self._emit("$ uv " + " ".join(args))
+        step = " ".join(args[:2]) if args[0] == "pip" else args[0]
+        source = f"the package index {self._settings.index_url or 'PyPI'}"
+        await self._step(f"uv {step}", command, source)
+
+    async def _step(self, what: str, command: list[str], source: str) -> None:
+        """Run one step, its output in the log; BuildFailed naming the cause."""
+        code, last = await self._host.run(command, self._emit)
+        if code != 0:
+            cause = explain_failure(list(last), source)
+            if cause is None:
+                raise BuildFailed(f"{what} failed (exit code {code}); see the lines above.")
+            raise BuildFailed(f"{what} failed: {cause}.")
+
+    # -- the lock file -------------------------------------------------------------------
+
+    async def _lockfile(self, plan: Plan, packages: list[Package]) -> str:
+        """A rattler lock file of exactly `packages`: conda records as linked (when conda was
+        used), pip distributions with the URL and hash of their file."""
+        pip = [p for p in packages if p.manager is PackageManager.PIP]
+        files = await self._pip_files(plan.python, pip)
+        work = self._tools.work
+        request = lock_request(
+            plan.channels,
+            [(p.name, p.version, files.get(p.key[1], "")) for p in pip],
+            self._settings.index_url,
+            plan.prefix if plan.conda else None,
+            f"{work}/envyard.lock",
+        )
+        await self._host.put({f"{work}/lock.json": json.dumps(request).encode()})
+        await self._host.output([*self._tools.conda, f"{work}/lock.json"])
+        return await self._host.get(f"{work}/envyard.lock")
+
+    async def _pip_files(self, python: str, pip: list[Package]) -> dict[str, str]:
+        """Canonical name -> the URL (with `#sha256=`) of the file the index has for that
+        exact version, as uv resolves it; empty where the index does not say."""
+        if not pip:
+            return {}
+        work = self._tools.work
+        await self._host.put({f"{work}/pins.txt": pins(pip).encode()})
+        command = [
+            self._tools.uv, "pip", "compile", "--no-config", "--quiet", "--color", "never",
+            "--no-deps", "--format", "pylock.toml", "--python", python,
+            *self._index_args(), "-o", f"{work}/pylock.toml", f"{work}/pins.txt",
+        ]  # fmt: skip
+        try:
+            await self._host.output(command)
+            lock = tomllib.loads(await self._host.get(f"{work}/pylock.toml"))
+        except (ChildFailed, tomllib.TOMLDecodeError):  # the index is gone since, say
+            return {}
+        found: dict[str, str] = {}
+        for package in lock.get("packages", []):
+            for wheel in package.get("wheels", []) or [package.get("sdist", {})]:
+                if wheel.get("url"):
+                    digest = wheel.get("hashes", {}).get("sha256")
+                    suffix = f"#sha256={digest}" if digest else ""
+                    found[canonicalize_name(package["name"])] = wheel["url"] + suffix
+                    break
+        return found
+
+
+def pins(packages: Sequence[Package]) -> str:
+    """`name==version` lines of the pip packages."""
+    return "".join(f"{p.name}=={p.version}\n" for p in packages if p.manager is PackageManager.PIP)

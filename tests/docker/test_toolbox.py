@@ -1,0 +1,96 @@
+"""The build tools volume: filled once per engine, safely by racing workers, refilled when
+removed, and never part of an image."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiodocker
+import pytest
+from aiodocker.exceptions import DockerError
+
+from app.builders.toolbox import TOOLS, TOOLS_MOUNT, Toolbox
+from tests.support.docker import BASE_IMAGE, require_docker
+
+LABELS = {"envyard.deployment": "toolbox-test", "envyard.role": "tools"}
+
+
+@pytest.fixture
+async def docker() -> AsyncIterator[aiodocker.Docker]:
+    await require_docker()
+    async with aiodocker.Docker() as client:
+        yield client
+
+
+async def build_container(docker: aiodocker.Docker, toolbox: Toolbox, *command: str) -> Any:
+    return await docker.containers.create(
+        {
+            "Image": BASE_IMAGE,
+            "Cmd": list(command) or ["true"],
+            "HostConfig": {"NetworkMode": "none", "Mounts": toolbox.mounts()},
+        }
+    )
+
+
+async def output(container: Any) -> str:
+    await container.start()
+    status = (await container.wait())["StatusCode"]
+    said = "".join(await container.log(stdout=True, stderr=True))
+    assert status == 0, said
+    return said
+
+
+async def test_racing_workers_fill_the_volume_once_and_a_removed_one_is_refilled(
+    docker: aiodocker.Docker,
+) -> None:
+    version = f"test-{uuid.uuid4().hex[:12]}"
+    first, second = Toolbox(LABELS, version), Toolbox(LABELS, version)
+    containers: list[Any] = []
+    try:
+        containers += [await build_container(docker, first), await build_container(docker, second)]
+        # Two workers that both find the volume empty copy at the same time.
+        await asyncio.gather(
+            first.ensure(docker, BASE_IMAGE, containers[0]),
+            second.ensure(docker, BASE_IMAGE, containers[1]),
+        )
+        probe = (
+            "import os, subprocess, sys; sys.path.insert(0, '/mnt/tools/python'); "
+            "import rattler; print(sorted(os.listdir('/mnt')), sorted(os.listdir('/mnt/tools')), "
+            "open('/mnt/tools/VERSION').read(), "
+            "subprocess.run(['/mnt/tools/uv', '--version'], capture_output=True, text=True)"
+            ".stdout.split()[0])"
+        )
+        check = await build_container(docker, first, "python3", "-c", probe)
+        containers.append(check)
+        assert (await output(check)).strip() == (
+            f"['tools'] ['VERSION', 'python', 'uv'] {version} uv"
+        )
+        # Read-only for builds.
+        write = await build_container(docker, first, "touch", f"{TOOLS}/x")
+        containers.append(write)
+        await write.start()
+        assert (await write.wait())["StatusCode"] != 0
+        # No filler is left behind.
+        left = await docker.containers.list(
+            all=True, filters={"label": [f"{k}={v}" for k, v in LABELS.items()]}
+        )
+        assert left == []
+
+        # The volume removed (docker volume prune, say): the next build fills it again.
+        for container in containers:
+            await container.delete(force=True)
+        containers.clear()
+        await (await docker.volumes.get(first.volume)).delete()
+        again = await build_container(docker, first, "ls", TOOLS_MOUNT + "/tools")
+        containers.append(again)
+        await first.ensure(docker, BASE_IMAGE, again)
+        assert (await output(again)).split() == ["VERSION", "python", "uv"]
+    finally:
+        for container in containers:
+            await container.delete(force=True)
+        with contextlib.suppress(DockerError):
+            await (await docker.volumes.get(first.volume)).delete()
