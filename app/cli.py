@@ -1,4 +1,4 @@
-"""envyard serve | worker | user add | user token | user list | lock | export-schema."""
+"""envyard serve | worker | user add | user token | user list | lock | kernel | export-schema."""
 
 from __future__ import annotations
 
@@ -219,6 +219,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="a rattler lock file (default), pip requirements, or a conda environment file",
     )
     lock.set_defaults(run=_lock)
+
+    from app.kernels.commands import add_parser as add_kernel_parser
+
+    add_kernel_parser(commands)
 
     export = commands.add_parser("export-schema", help="print the GraphQL SDL")
     export.set_defaults(run=_export_schema, no_settings=True)

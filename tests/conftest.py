@@ -9,12 +9,14 @@ import pytest
 
 from tests.support.conda import build_channel, serve_channel
 from tests.support.index import CATALOGUE, serve_index, write_index
+from tests.support.wheelhouse import wheelhouse
 
 
 @pytest.fixture(scope="session")
 def index_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A local package index of wheels built by the tests, on 127.0.0.1."""
-    root = write_index(tmp_path_factory.mktemp("index"), CATALOGUE)
+    """A local package index on 127.0.0.1: wheels built by the tests, and ipykernel with
+    what it needs, repacked from this environment (tests/support/wheelhouse.py)."""
+    root = write_index(tmp_path_factory.mktemp("index"), CATALOGUE, wheelhouse())
     with serve_index(Path(root)) as url:
         yield url
 

@@ -13,6 +13,8 @@ an action:
   is in the prefix's conda-meta/.
 - `lock`: write a rattler lock file of `prefix`'s conda packages (if any) and the given pip
   packages to `result`.
+- `read`: print (as one JSON line) the packages of the lock file `lock`: its channels, conda
+  packages (name, version, build, url) and pypi packages (name, version, url).
 
 A failure prints `error: <what went wrong>` as the last line and exits with status 1.
 Nothing here interprets user input beyond handing match specs to rattler's parser.
@@ -164,6 +166,32 @@ def lock(request: dict[str, Any]) -> None:
     lock_file.to_path(Path(request["result"]))
 
 
+def read(request: dict[str, Any]) -> None:
+    from rattler import LockFile
+
+    environment = LockFile.from_path(Path(request["lock"])).default_environment()
+    if environment is None:
+        raise ValueError("the lock file has no default environment")
+    conda, pypi = [], []
+    for platform in environment.platforms():
+        for package in environment.packages(platform) or []:
+            record = getattr(package, "package_record", None)
+            if record is not None:
+                conda.append(
+                    {
+                        "name": package.name,
+                        "version": str(record.version),
+                        "build": str(record.build),
+                        "url": package.location,
+                    }
+                )
+            else:
+                version = str(getattr(package, "version", ""))
+                pypi.append({"name": package.name, "version": version, "url": package.location})
+    channels = [str(channel) for channel in environment.channels()]
+    say(json.dumps({"channels": channels, "conda": conda, "pypi": pypi}))
+
+
 def main() -> int:
     if len(sys.argv) > 1:
         with open(sys.argv[1]) as source:
@@ -175,6 +203,8 @@ def main() -> int:
             asyncio.run(install(request))
         elif request["action"] == "lock":
             lock(request)
+        elif request["action"] == "read":
+            read(request)
         else:
             raise ValueError(f"unknown action {request['action']!r}")
     except Exception as exc:

@@ -21,25 +21,33 @@ from app.domain.versions import Package
 if TYPE_CHECKING:
     from app.builders.steps import Host
 
-# Run by the environment's own Python (any 3.x), isolated, with the prefix as its argument.
-SCRIPT = """\
+# Script text (any Python 3.8+, standard library only) that reads the conda records of
+# `prefix` into `records` (their JSON) and the files they linked into `files`, then says
+# of each distribution (`d`) whether conda put it there (`conda_owned(d)`).
+READ_PREFIX = """\
 import json, os, sys, importlib.metadata as m
-prefix = sys.argv[1]
 meta = os.path.join(prefix, "conda-meta")
 records, files = [], set()
 for name in sorted(os.listdir(meta)) if os.path.isdir(meta) else []:
     if name.endswith(".json"):
         with open(os.path.join(meta, name)) as f:
-            record = json.load(f)
-        records.append([record["name"], record["version"], record.get("build", "")])
-        files.update(record.get("files", []))
-dists = []
-for d in m.distributions():
+            records.append(json.load(f))
+        files.update(records[-1].get("files", []))
+def conda_owned(d):
     path = str(getattr(d, "_path", "") or "")
-    where = os.path.relpath(os.path.join(path, "METADATA"), prefix) if path else ""
-    dists.append([d.metadata["Name"], d.version, where in files])
-print(json.dumps({"conda": records, "pip": sorted(dists)}))
+    return bool(path) and os.path.relpath(os.path.join(path, "METADATA"), prefix) in files
 """
+
+# Run by the environment's own Python, isolated, with the prefix as its argument.
+SCRIPT = (
+    "import sys\nprefix = sys.argv[1]\n"
+    + READ_PREFIX
+    + """\
+conda = [[r["name"], r["version"], r.get("build", "")] for r in records]
+dists = sorted([d.metadata["Name"], d.version, conda_owned(d)] for d in m.distributions())
+print(json.dumps({"conda": conda, "pip": dists}))
+"""
+)
 
 
 @dataclass(frozen=True, slots=True)

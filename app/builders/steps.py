@@ -202,13 +202,7 @@ class Steps:
         await self._step(f"uv {step}", command, source)
 
     async def _step(self, what: str, command: list[str], source: str) -> None:
-        """Run one step, its output in the log; BuildFailed naming the cause."""
-        code, last = await self._host.run(command, self._emit)
-        if code != 0:
-            cause = explain_failure(list(last), source)
-            if cause is None:
-                raise BuildFailed(f"{what} failed (exit code {code}); see the lines above.")
-            raise BuildFailed(f"{what} failed: {cause}.")
+        await run_step(self._host, self._emit, what, command, source)
 
     # -- the lock file -------------------------------------------------------------------
 
@@ -255,6 +249,17 @@ class Steps:
                     found[canonicalize_name(package["name"])] = wheel["url"] + suffix
                     break
         return found
+
+
+async def run_step(host: Host, emit: Emit, what: str, command: list[str], source: str) -> None:
+    """Run one step, its output in the log; BuildFailed naming the cause (`source`: where
+    its packages come from)."""
+    code, last = await host.run(command, emit)
+    if code != 0:
+        cause = explain_failure(list(last), source)
+        if cause is None:
+            raise BuildFailed(f"{what} failed (exit code {code}); see the lines above.")
+        raise BuildFailed(f"{what} failed: {cause}.")
 
 
 def pins(packages: Sequence[Package]) -> str:

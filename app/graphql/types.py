@@ -30,10 +30,23 @@ class User:
     id: strawberry.ID
     username: str
     is_admin: bool
+    organization_id: strawberry.Private[int]
 
     @classmethod
     def of(cls, user: models.User) -> User:
-        return cls(id=strawberry.ID(str(user.id)), username=user.username, is_admin=user.is_admin)
+        return cls(
+            id=strawberry.ID(str(user.id)),
+            username=user.username,
+            is_admin=user.is_admin,
+            organization_id=user.organization_id,
+        )
+
+    @strawberry.field(description="The name of the user's organization.")
+    async def organization(self) -> str:
+        names = await models.Organization.filter(id=self.organization_id).values_list(
+            "name", flat=True
+        )
+        return str(names[0]) if names else ""
 
 
 @strawberry.type

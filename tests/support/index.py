@@ -9,6 +9,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
+import os
+import shutil
+import socket
+import sys
 import threading
 import time
 import zipfile
@@ -18,8 +22,9 @@ from dataclasses import dataclass, field
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
-from packaging.utils import canonicalize_name
+from packaging.utils import canonicalize_name, parse_wheel_filename
 
 
 @dataclass(frozen=True)
@@ -69,20 +74,28 @@ def make_wheel(directory: Path, dist: Dist) -> Path:
     return path
 
 
-def write_index(root: Path, dists: Iterable[Dist]) -> Path:
-    """Wheels under root/files, a simple index under root/simple; returns root."""
+def write_index(root: Path, dists: Iterable[Dist], wheels: Iterable[Path] = ()) -> Path:
+    """Wheels under root/files (made from `dists`, and the given wheel files), a simple
+    index under root/simple; returns root."""
     files, simple = root / "files", root / "simple"
     files.mkdir(parents=True, exist_ok=True)
     by_project: dict[str, list[Path]] = {}
     for dist in dists:
         by_project.setdefault(canonicalize_name(dist.name), []).append(make_wheel(files, dist))
+    for wheel in wheels:
+        placed = files / wheel.name
+        try:
+            os.link(wheel, placed)
+        except OSError:  # another file system
+            shutil.copyfile(wheel, placed)
+        by_project.setdefault(parse_wheel_filename(wheel.name)[0], []).append(placed)
     project_links = []
-    for project, wheels in sorted(by_project.items()):
+    for project, placed_wheels in sorted(by_project.items()):
         (simple / project).mkdir(parents=True, exist_ok=True)
         links = "".join(
             f'<a href="../../files/{html.escape(w.name)}#sha256='
             f'{hashlib.sha256(w.read_bytes()).hexdigest()}">{html.escape(w.name)}</a>\n'
-            for w in wheels
+            for w in placed_wheels
         )
         (simple / project / "index.html").write_text(f"<html><body>\n{links}</body></html>\n")
         project_links.append(f'<a href="{project}/">{project}</a>\n')
@@ -111,10 +124,25 @@ class _QuietHandler(SimpleHTTPRequestHandler):
         pass
 
 
+class _Server(ThreadingHTTPServer):
+    """Installers open many connections at once: with the default listen queue (5), the
+    ones that overflow it wait for the client's SYN retry, a second each time. Clients also
+    close streams they have read enough of (uv reads a wheel's METADATA and stops): not an
+    error worth a traceback."""
+
+    request_queue_size = 128
+
+    def handle_error(
+        self, request: socket.socket | tuple[bytes, socket.socket], client_address: Any
+    ) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 @contextmanager
 def serve_directory(root: Path) -> Iterator[str]:
     """Serve the files under `root` on 127.0.0.1 (quietly); yields the base URL."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_QuietHandler, directory=str(root)))
+    server = _Server(("127.0.0.1", 0), partial(_QuietHandler, directory=str(root)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

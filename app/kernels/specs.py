@@ -1,0 +1,130 @@
+"""Jupyter kernelspecs, with jupyter_client's conventions (JUPYTER_DATA_DIR, --prefix)."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from app.kernels.api import KernelError
+
+_NAME = re.compile(r"^[a-z0-9._-]+$")
+METADATA_KEY = "envyard"
+
+
+def _manager() -> Any:
+    try:
+        from jupyter_client.kernelspec import KernelSpecManager
+    except ImportError:
+        raise KernelError(
+            "the kernel commands need jupyter_client: pip install 'envyard[kernel]'"
+        ) from None
+    return KernelSpecManager()
+
+
+def kernel_name(text: str) -> str:
+    """A kernel name as Jupyter accepts it (letters, digits, `.`, `_`, `-`; lower case)."""
+    name = text.lower()
+    if not _NAME.match(name):
+        raise KernelError(
+            f"{text!r} cannot be a kernel name: use letters, digits, '.', '_' and '-' only"
+        )
+    return name
+
+
+@dataclass(frozen=True, slots=True)
+class Kernel:
+    name: str
+    directory: Path
+    spec: dict[str, Any]
+
+    @property
+    def display_name(self) -> str:
+        return str(self.spec.get("display_name", self.name))
+
+    @property
+    def origin(self) -> dict[str, Any] | None:
+        """Where envyard made it from (organization, short name, version...), if it did."""
+        found = (self.spec.get("metadata") or {}).get(METADATA_KEY)
+        return found if isinstance(found, dict) else None
+
+    @property
+    def interpreter(self) -> str:
+        """The kernel's Python: argv[0], a bare `python` meaning this one (as Jupyter does)."""
+        argv = self.spec.get("argv") or []
+        if not argv:
+            raise KernelError(f"kernel {self.name} has no command (argv) in its kernel.json")
+        first = str(argv[0])
+        return sys.executable if first in ("python", "python3") else first
+
+
+def kernels() -> list[Kernel]:
+    """Every kernelspec Jupyter would find here, by name."""
+    found = []
+    for name, directory in sorted(_manager().find_kernel_specs().items()):
+        try:
+            spec = json.loads((Path(directory) / "kernel.json").read_text())
+        except (OSError, ValueError):
+            continue
+        found.append(Kernel(name, Path(directory), spec))
+    return found
+
+
+def find(name: str) -> Kernel:
+    for kernel in kernels():
+        if kernel.name == name.lower():
+            return kernel
+    raise KernelError(f"no kernel named {name!r} here (envyard kernel list shows them)")
+
+
+def target(name: str, prefix: str | None) -> Path:
+    """Where a kernelspec of that name is installed: under --prefix, or the user's Jupyter
+    data directory (JUPYTER_DATA_DIR)."""
+    if prefix:
+        return Path(prefix) / "share" / "jupyter" / "kernels" / name
+    from jupyter_core.paths import jupyter_data_dir
+
+    return Path(jupyter_data_dir()) / "kernels" / name
+
+
+def check_free(name: str, prefix: str | None, force: bool) -> None:
+    """Refuse a name that a kernel has already, unless forced."""
+    if force:
+        return
+    where = target(name, prefix)
+    existing = where if where.exists() else None
+    if existing is None:
+        existing = next((k.directory for k in kernels() if k.name == name), None)
+    if existing is not None:
+        raise KernelError(
+            f"a kernel named {name!r} exists already ({existing}): choose another --name, "
+            "or pass --force to replace it"
+        )
+
+
+def install(
+    name: str,
+    argv: list[str],
+    display_name: str,
+    metadata: dict[str, Any],
+    env: dict[str, str],
+    prefix: str | None,
+) -> Path:
+    """Register a kernelspec; returns its directory."""
+    spec = {
+        "argv": argv,
+        "display_name": display_name,
+        "language": "python",
+        "env": env,
+        "metadata": {METADATA_KEY: metadata},
+    }
+    with tempfile.TemporaryDirectory(prefix="envyard-kernel-") as work:
+        (Path(work) / "kernel.json").write_text(json.dumps(spec, indent=2) + "\n")
+        installed = _manager().install_kernel_spec(
+            work, name, user=prefix is None, replace=True, prefix=prefix
+        )
+    return Path(installed)
