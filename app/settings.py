@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -42,6 +42,14 @@ class Settings:
     max_query_tokens: int = 2000
     max_query_selections: int = 300
     conda_channels: tuple[str, ...] = ("conda-forge",)
+    # An image about to have more layers than this is built from the base image again:
+    # overlay2 refuses about 125 (issue 10: "max depth exceeded" at version 125).
+    max_image_layers: int = 64
+    # Docker builder: push every version there, pull what an engine lacks (host[:port][/path]).
+    registry: str | None = None
+    # Credentials for it; from the server's settings only, never shown in logs or errors.
+    registry_username: str | None = field(default=None, repr=False)
+    registry_password: str | None = field(default=None, repr=False)
 
     @property
     def heartbeat_interval(self) -> float:
@@ -76,13 +84,24 @@ class Settings:
         builder = env.get("ENVYARD_BUILDER", "local")
         if builder not in ("local", "docker"):
             raise SettingsError(f"ENVYARD_BUILDER must be 'local' or 'docker', not {builder!r}")
+        redis_url = env.get("ENVYARD_REDIS_URL") or None
+        shared = env.get("ENVYARD_SHARED_DATA_DIR", "").lower() in ("1", "true", "yes")
+        if redis_url and builder == "local" and not shared:
+            # A worker's venvs live on its disk; activation would hand out python paths that
+            # the API hosts (and the notebooks behind them) cannot see.
+            raise SettingsError(
+                "ENVYARD_BUILDER=local with ENVYARD_REDIS_URL builds environments on each "
+                "worker's own disk, where API hosts cannot see them: use ENVYARD_BUILDER=docker, "
+                "or put ENVYARD_DATA_DIR on storage that every API and worker host mounts at the "
+                "same path and set ENVYARD_SHARED_DATA_DIR=1"
+            )
         return cls(
             data_dir=data_dir,
             database_url=database_url,
             index_url=index_url,
             extra_index_urls=extra,
             ca_bundle=ca_bundle,
-            redis_url=env.get("ENVYARD_REDIS_URL") or None,
+            redis_url=redis_url,
             builder=builder,
             build_timeout=_positive_float(env, "ENVYARD_BUILD_TIMEOUT", 1800.0),
             max_concurrent_builds=_positive_int(env, "ENVYARD_MAX_CONCURRENT_BUILDS", 2),
@@ -97,7 +116,30 @@ class Settings:
             max_query_tokens=_positive_int(env, "ENVYARD_MAX_QUERY_TOKENS", 2000),
             max_query_selections=_positive_int(env, "ENVYARD_MAX_QUERY_SELECTIONS", 300),
             conda_channels=_conda_channels(env.get("ENVYARD_CONDA_CHANNELS")),
+            max_image_layers=_positive_int(env, "ENVYARD_MAX_IMAGE_LAYERS", 64),
+            registry=_registry(env.get("ENVYARD_REGISTRY")),
+            registry_username=env.get("ENVYARD_REGISTRY_USERNAME") or None,
+            registry_password=env.get("ENVYARD_REGISTRY_PASSWORD") or None,
         )
+
+
+_REGISTRY = re.compile(
+    r"(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*|\[[0-9a-f:]+\])"
+    r"(?::[0-9]{1,5})?(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*"
+)
+
+
+def _registry(raw: str | None) -> str | None:
+    """A registry and optional path for image names (`registry.example.com/team`)."""
+    if not raw:
+        return None
+    value = raw.strip().rstrip("/")
+    if not _REGISTRY.fullmatch(value):
+        raise SettingsError(
+            "ENVYARD_REGISTRY must be a registry host with an optional port and path, like "
+            f"127.0.0.1:5000 or registry.example.com/team (no scheme), not {raw!r}"
+        )
+    return value
 
 
 def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 from app.cli import build_parser
+from app.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -127,3 +129,26 @@ def test_bad_settings_are_reported(tmp_path):
         timeout=60,
     )
     assert result.returncode == 2 and "ENVYARD_DATABASE_URL" in result.stderr
+
+
+def test_workers_building_venvs_on_their_own_disks_are_refused(tmp_path):
+    base = {
+        "ENVYARD_DATA_DIR": str(tmp_path),
+        "ENVYARD_REDIS_URL": "redis://127.0.0.1:6379/0",
+        "ENVYARD_DATABASE_URL": "postgres://127.0.0.1/test",
+    }
+    for command in (["worker"], ["serve", "--port", "1"]):
+        result = subprocess.run(
+            [sys.executable, "-m", "app.cli", *command],
+            capture_output=True,
+            text=True,
+            env={**base, "PATH": os.environ["PATH"]},
+            cwd=ROOT,
+            timeout=60,
+        )
+        assert result.returncode == 2, result.stderr
+        assert "ENVYARD_BUILDER=local with ENVYARD_REDIS_URL" in result.stderr
+        assert "ENVYARD_SHARED_DATA_DIR=1" in result.stderr
+    # With a data directory that every host mounts, the layout is allowed.
+    Settings.from_env({**base, "ENVYARD_SHARED_DATA_DIR": "1"})
+    Settings.from_env({**base, "ENVYARD_BUILDER": "docker"})

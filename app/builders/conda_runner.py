@@ -8,7 +8,7 @@ container, this file runs as a script beside the rattler package). The request (
 an action:
 
 - `install`: solve `specs` against `channels` (the previous version's packages locked, so a
-  new version moves only what it must), then install into `prefix`, hard-linked from the
+  new version moves only what it must), then install into `prefix`, linked from the
   shared package cache. Progress goes to standard output line by line; what was installed
   is in the prefix's conda-meta/.
 - `lock`: write a rattler lock file of `prefix`'s conda packages (if any) and the given pip

@@ -23,6 +23,7 @@ BUILDING.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import io
 import logging
 import os
@@ -53,6 +54,7 @@ log = logging.getLogger(__name__)
 VENV = "/opt/envyard/venv"
 CONDA = "/opt/envyard/conda"
 WORK = "/envyard"
+PREVIOUS = f"{WORK}/previous"  # a rebased version's previous conda records
 STALE_FILLER_SECONDS = 600
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -85,48 +87,77 @@ def _tar(files: dict[str, bytes]) -> bytes:
     return buffer.getvalue()
 
 
-class ContainerHost:
-    """A build's steps as commands executed in its running container."""
+def describe(command: Sequence[str]) -> str:
+    """A step's command as a person recognises it."""
+    if any(part.endswith("conda_runner.py") for part in command):
+        return "the conda runner"
+    return " ".join(
+        PurePosixPath(part).name if i == 0 else part for i, part in enumerate(command[:3])
+    )
 
-    def __init__(self, container: Any) -> None:
+
+class ContainerHost:
+    """A build's steps as commands executed in its running container, with the build-only
+    environment variables given to each command (a commit would keep the container's)."""
+
+    def __init__(self, container: Any, env: Mapping[str, str]) -> None:
         self._container = container
+        self._env = dict(env)
+
+    async def _exec(self, command: Sequence[str], sink: Any) -> int:
+        """Run `command`, each output message to `sink(message)`; its exit code, or -1 when
+        Docker does not say it (a dropped stream is never a success)."""
+        try:
+            execution = await self._container.exec(
+                list(command), stdout=True, stderr=True, workdir=WORK, environment=self._env
+            )
+            async with execution.start(detach=False) as stream:
+                while (message := await stream.read_out()) is not None:
+                    await sink(message)
+            code = (await execution.inspect()).get("ExitCode")
+        except DockerError as exc:
+            raise ChildFailed(f"{describe(command)} could not run: {exc.message}") from None
+        return -1 if code is None else int(code)
 
     async def run(self, command: Sequence[str], emit: Emit) -> tuple[int, deque[str]]:
-        execution = await self._container.exec(
-            ["python3", "-I", "-c", MERGED, *command], stdout=True, stderr=True, workdir=WORK
-        )
         lines, last = LineSplitter(), tail()
-        async with execution.start(detach=False) as stream:
-            while (message := await stream.read_out()) is not None:
-                await relay(lines.feed(message.data), emit, last)
+
+        async def sink(message: Any) -> None:
+            await relay(lines.feed(message.data), emit, last)
+
+        code = await self._exec(["python3", "-I", "-S", "-c", MERGED, *command], sink)
         await relay(lines.close(), emit, last)
-        return (await execution.inspect()).get("ExitCode") or 0, last
+        return code, last
 
     async def output(self, command: Sequence[str]) -> str:
-        execution = await self._container.exec(
-            list(command), stdout=True, stderr=True, workdir=WORK
-        )
         out, err = bytearray(), bytearray()
-        async with execution.start(detach=False) as stream:
-            while (message := await stream.read_out()) is not None:
-                (out if message.stream == 1 else err).extend(message.data)
-        code = (await execution.inspect()).get("ExitCode")
-        if code:
+
+        async def sink(message: Any) -> None:
+            (out if message.stream == 1 else err).extend(message.data)
+
+        code = await self._exec(command, sink)
+        if code != 0:
             said = (err or out).decode(errors="replace").strip().splitlines()
             raise ChildFailed(
-                f"{' '.join(command[:3])} failed (exit code {code}): "
+                f"{describe(command)} failed (exit code {code}): "
                 f"{said[-1] if said else 'it said nothing'}"
             )
         return out.decode(errors="replace")
 
     async def put(self, files: Mapping[str, bytes]) -> None:
-        await self._container.put_archive("/", _tar(dict(files)))
+        try:
+            await self._container.put_archive("/", _tar(dict(files)))
+        except DockerError as exc:
+            raise ChildFailed(f"files could not be put into the build: {exc.message}") from None
 
     async def get(self, path: str) -> str:
-        archive = await self._container.get_archive(path)
+        try:
+            archive = await self._container.get_archive(path)
+        except DockerError as exc:
+            raise ChildFailed(f"{path} could not be read from the build: {exc.message}") from None
         member = archive.extractfile(PurePosixPath(path).name)
         if member is None:
-            raise BuildFailed(f"{path} is not a file in the build container.")
+            raise ChildFailed(f"{path} is not a file in the build container.")
         return member.read().decode()
 
 
@@ -173,28 +204,47 @@ class DockerBuilder:
             raise BuildFailed(f"No Docker image is configured for {name} (ENVYARD_DOCKER_IMAGES).")
         return image
 
-    @staticmethod
-    def _reference(request: BuildRequest) -> tuple[str, str]:
-        return f"envyard/{request.organization}/{request.short_name}", str(request.number)
+    def _reference(self, request: BuildRequest) -> tuple[str, str]:
+        """The version's repository and tag (in the registry, if one is set)."""
+        repo = f"envyard/{request.organization}/{request.short_name}"
+        if self._settings.registry:
+            repo = f"{self._settings.registry}/{repo}"
+        return repo, str(request.number)
 
     async def build(self, request: BuildRequest, emit: Emit) -> BuildResult:
         docker = self._client()
         previous = request.previous
         start = previous.location if previous is not None else self._base_image(request)
-        await self._require_image(start)
+        found = await self._require_image(start, emit)
+        layers = len(found.get("RootFS", {}).get("Layers", []))
         repo, tag = self._reference(request)
-        await emit(f"Starting from image {start}")
         before = previous.packages if previous is not None else ()
+        # The chain of versions never breaks at overlay2's depth limit: an image that would
+        # pass the bound is built from the base image again, with the previous packages.
+        rebase = previous is not None and layers >= self._settings.max_image_layers
+        if rebase:
+            start = self._base_image(request)
+            await self._require_image(start, emit)
+            await emit(
+                f"Version {request.number - 1}'s image has {layers} layers (the bound is "
+                f"ENVYARD_MAX_IMAGE_LAYERS={self._settings.max_image_layers}): building version "
+                f"{request.number} from the base image again, with the previous version's "
+                f"{count(len(before), 'package')}"
+            )
+        await emit(f"Starting from image {start}")
+        in_place = previous is not None and not rebase
         conda, conda_before = uses_conda(request.conda_requirements, before), uses_conda((), before)
         plan = Plan(
             prefix=CONDA if conda else VENV,
             channels=[conda_channel_url(c) for c in self._settings.conda_channels] if conda else [],
-            # The venv of the image started from is updated in place; version 1 makes it.
-            interpreter=request.python_version if previous is None and not conda else None,
-            # So is its conda prefix, its packages kept where the solve allows.
-            locked=CONDA if conda_before else None,
-            # A prefix made now (conda libraries added to a venv) gets its pip packages.
-            pins=before if conda and not conda_before else (),
+            # The venv of the image started from is updated in place; a new image makes it.
+            interpreter=request.python_version if not in_place and not conda else None,
+            # So is its conda prefix, its packages kept where the solve allows (rebased: the
+            # previous image's conda records, copied in, are kept the same way).
+            locked=(CONDA if in_place else PREVIOUS) if conda_before else None,
+            # A prefix made now (a new image, or conda libraries added to a venv) gets the
+            # previous version's pip packages.
+            pins=before if not in_place or (conda and not conda_before) else (),
         )
         try:
             container = await docker.containers.create(self._config(request, start))
@@ -203,18 +253,26 @@ class DockerBuilder:
                 f"Docker could not create the build container: {exc.message}"
             ) from None
         try:
-            await self._toolbox.ensure(docker, start, container)
+            # Filled from the configured base image, never from a user's own image.
+            base = self._base_image(request)
+            await self._toolbox.ensure(
+                docker, base, container, lambda: self._require_image(base, emit)
+            )
             files = {f"{WORK}/tmp/.keep": b""}
             if self._settings.ca_bundle:
                 files[f"{WORK}/ca.pem"] = await asyncio.to_thread(
                     Path(self._settings.ca_bundle).read_bytes
                 )
             await container.put_archive("/", _tar(files))
+            if rebase and conda_before:
+                assert previous is not None
+                await self._copy_conda_records(previous.location, container)
             await container.start()
-            host = ContainerHost(container)
+            host = ContainerHost(container, self._build_env())
             result = await Steps(self._settings, host, TOOLS, emit).make(request, plan)
             # The build's own files go; so does a venv that a conda prefix replaced.
-            await host.output(["rm", "-rf", WORK, *([VENV] if conda and not conda_before else [])])
+            replaced = [VENV] if in_place and conda and not conda_before else []
+            await host.output(["rm", "-rf", WORK, *replaced])
             bin_dir = f"{plan.prefix}/bin"
             committed = await container.commit(
                 repository=repo,
@@ -223,7 +281,13 @@ class DockerBuilder:
                 config={
                     "Env": [
                         f"PATH={bin_dir}:{SYSTEM_PATH}",
-                        f"CONDA_PREFIX={CONDA}" if conda else f"VIRTUAL_ENV={VENV}",
+                        # A commit keeps the image's other variables: a venv made a conda
+                        # prefix leaves no VIRTUAL_ENV behind.
+                        *(
+                            [f"CONDA_PREFIX={CONDA}", "VIRTUAL_ENV="]
+                            if conda
+                            else [f"VIRTUAL_ENV={VENV}"]
+                        ),
                         "LANG=C.UTF-8",
                     ],
                     "Cmd": ["python"],
@@ -236,35 +300,47 @@ class DockerBuilder:
                 f"Image {repo}:{tag} ({committed.get('Id', '')[:19]}) holds "
                 f"{count(len(result.packages), 'package')}"
             )
-            return replace(result, location=f"{repo}:{tag}")
+            return replace(result, location=await self._publish(repo, tag, emit))
         finally:
             await self._remove(container)
 
+    def _build_env(self) -> dict[str, str]:
+        """What uv and rattler are told, per command: never in the container's own
+        environment, which a commit would keep in the image."""
+        env = {
+            "PYTHONUNBUFFERED": "1",
+            "NO_COLOR": "1",
+            "UV_CACHE_DIR": f"{CACHE_MOUNT}/uv",
+            "UV_LINK_MODE": "copy",  # the cache is another file system: no hard links
+            "UV_PYTHON_DOWNLOADS": "never",
+            "UV_PYTHON_PREFERENCE": "only-system",
+            "TMPDIR": f"{WORK}/tmp",
+        }
+        if self._settings.ca_bundle:
+            env["SSL_CERT_FILE"] = f"{WORK}/ca.pem"
+        return env
+
     def _config(self, request: BuildRequest, image: str) -> dict[str, Any]:
         """The build container: idle until its steps are executed in it, host network, the
-        tools and caches mounted, uv and rattler told where everything is."""
-        env = [
-            f"PATH={SYSTEM_PATH}",
-            "LANG=C.UTF-8",
-            "PYTHONUNBUFFERED=1",
-            "NO_COLOR=1",
-            f"UV_CACHE_DIR={CACHE_MOUNT}/uv",
-            "UV_LINK_MODE=copy",  # the cache is another file system: no hard links
-            "UV_PYTHON_DOWNLOADS=never",
-            "UV_PYTHON_PREFERENCE=only-system",
-            f"TMPDIR={WORK}/tmp",
-        ]
-        if self._settings.ca_bundle:
-            env.append(f"SSL_CERT_FILE={WORK}/ca.pem")
+        tools and the organization's caches mounted."""
         return {
             "Image": image,
-            "Cmd": ["python3", "-I", "-c", IDLE],
-            "Env": env,
+            "Cmd": ["python3", "-I", "-S", "-c", IDLE],
+            "Env": [f"PATH={SYSTEM_PATH}", "LANG=C.UTF-8"],
             "User": "root",
             "WorkingDir": "/",
             "Labels": self._labels(request),
-            "HostConfig": {"NetworkMode": "host", "Mounts": self._toolbox.mounts()},
+            "HostConfig": {
+                "NetworkMode": "host",
+                "Mounts": self._toolbox.mounts(self._cache_volume(request)),
+            },
         }
+
+    def _cache_volume(self, request: BuildRequest) -> str:
+        """The package caches of one organization of one deployment: builds run code their
+        users chose (build backends, .pth files), so no cache is shared across them."""
+        owner = f"{self._settings.queue_name}\n{request.organization}".encode()
+        return f"envyard-cache-{hashlib.sha256(owner).hexdigest()[:16]}"
 
     def _labels(self, request: BuildRequest) -> dict[str, str]:
         return {
@@ -342,20 +418,76 @@ class DockerBuilder:
                 )
         return removed
 
-    async def _require_image(self, image: str) -> None:
+    def _auth(self, image: str) -> dict[str, str] | None:
+        """Credentials for images of the configured registry only (never for another)."""
+        registry, username = self._settings.registry, self._settings.registry_username
+        if not registry or not username or not image.startswith(registry.split("/")[0] + "/"):
+            return None
+        return {"username": username, "password": self._settings.registry_password or ""}
+
+    async def _require_image(self, image: str, emit: Emit | None = None) -> dict[str, Any]:
+        """The image's description, pulled first from the registry (if one is set) when
+        this engine lacks it; BuildFailed when it cannot be had."""
+        images = self._client().images
         try:
-            await self._client().images.inspect(image)
+            found: dict[str, Any] = await images.inspect(image)
+            return found
         except DockerError as exc:
-            if exc.status == 404:
-                raise BuildFailed(f"Image {image} is not on the Docker host.") from None
-            raise BuildFailed(f"Docker is not reachable: {exc.message}") from None
+            if exc.status != 404:
+                raise BuildFailed(f"Docker is not reachable: {exc.message}") from None
+        if not self._settings.registry:
+            raise BuildFailed(f"Image {image} is not on the Docker host.")
+        if emit is not None:
+            await emit(f"Pulling {image}: this Docker engine does not have it")
+        try:
+            await images.pull(image, auth=self._auth(image))
+            pulled: dict[str, Any] = await images.inspect(image)
+        except DockerError as exc:
+            raise BuildFailed(
+                f"Image {image} is not on this Docker host and could not be pulled: {exc.message}"
+            ) from None
+        return pulled
+
+    async def _publish(self, repo: str, tag: str, emit: Emit) -> str:
+        """The reference activation hands out: `repo:tag` on one engine; with a registry,
+        the image pushed there and pinned by digest, so what runs is what was built."""
+        if not self._settings.registry:
+            return f"{repo}:{tag}"
+        digest = None
+        try:
+            async for event in self._client().images.push(
+                repo, tag=tag, auth=self._auth(repo), stream=True
+            ):
+                digest = (event.get("aux") or {}).get("Digest") or digest
+        except DockerError as exc:
+            raise BuildFailed(f"Pushing {repo}:{tag} failed: {exc.message}") from None
+        if not digest:
+            raise BuildFailed(f"The registry did not say the digest of {repo}:{tag}.")
+        await emit(f"Pushed {repo}:{tag} as {repo}@{digest}")
+        return f"{repo}@{digest}"
+
+    async def _copy_conda_records(self, image: str, container: Any) -> None:
+        """The conda records of `image`'s prefix into the build container, at PREVIOUS: the
+        solve of a rebased version keeps those packages where it can."""
+        source = await self._client().containers.create({"Image": image, "Cmd": ["true"]})
+        try:
+            archive = await source.get_archive(f"{CONDA}/conda-meta")
+            files = {
+                f"{PREVIOUS}/{member.name}": extracted.read()
+                for member in archive.getmembers()
+                if member.isfile() and (extracted := archive.extractfile(member)) is not None
+            }
+        finally:
+            await self._delete(source)
+        await container.put_archive("/", _tar(files))
 
     async def revert(self, request: BuildRequest, target: Built, emit: Emit) -> BuildResult:
         repo, tag = self._reference(request)
-        await self._require_image(target.location)
+        await self._require_image(target.location, emit)
         await self._client().images.tag(target.location, repo, tag=tag)
         await emit(f"Tagged {target.location} as {repo}:{tag}, without reinstalling")
-        return BuildResult(location=f"{repo}:{tag}", packages=list(target.packages))
+        location = await self._publish(repo, tag, emit)
+        return BuildResult(location=location, packages=list(target.packages))
 
     async def discard(self, location: str) -> None:
         """Failed versions are never tagged; nothing to remove."""

@@ -45,7 +45,8 @@ async def write_lock(
     channels: Sequence[str], pip: Sequence[tuple[str, str, str]], index_url: str | None
 ) -> str:
     """The lock file text of pip distributions (and no conda records), written on this host:
-    for versions recorded before lock files."""
+    for versions recorded without one (before lock files, or when writing it at build time
+    failed)."""
     with tempfile.TemporaryDirectory(prefix="envyard-lock-") as work:
         result = Path(work) / "envyard.lock"
         request = lock_request(channels, pip, index_url, None, str(result))

@@ -97,7 +97,7 @@ class Steps:
             await emit(
                 f"Creating a conda environment with Python {request.python_version} for "
                 f"version {request.number}"
-                if plan.locked is None
+                if plan.locked != plan.prefix
                 else f"Updating the conda environment for version {request.number}"
             )
             await self._conda_install(request, plan)
@@ -109,7 +109,9 @@ class Steps:
             await self._uv("venv", "--no-project", "--python", plan.interpreter, plan.prefix)
         # pip never replaces what conda installed: its distributions are pinned as constraints,
         # and a pip library asking for another version of one is refused, naming it.
-        conda_owned = (await inventory.survey(self._host, plan.prefix)).conda_distributions
+        found = await inventory.survey(self._host, plan.prefix)
+        conda_owned = found.conda_distributions
+        self._refuse_overlaps(conda_owned, [*found.packages, *plan.pins])
         clashes = pip_replacing_conda(request.pip_requirements, conda_owned)
         if clashes:
             raise BuildFailed(
@@ -151,6 +153,28 @@ class Steps:
             await emit(f"No lock file written ({exc}); it is made when first asked for")
             lockfile = ""
         return BuildResult(python, packages, lockfile=lockfile, channels=list(plan.channels))
+
+    @staticmethod
+    def _refuse_overlaps(conda_owned: Sequence[Package], packages: Sequence[Package]) -> None:
+        """A conda library now provides a distribution that pip installed before (still in
+        the prefix updated in place, or about to be reinstalled into a new one): the two
+        managers never own one package, in either builder."""
+        owned = {p.key[1]: p for p in conda_owned}
+        overlaps = sorted(
+            {
+                f"conda's {owned[p.key[1]].name} {owned[p.key[1]].version} would replace "
+                f"{p.name} {p.version}, which pip installed"
+                for p in packages
+                if p.manager is PackageManager.PIP
+                and p.key[1] in owned
+                and p.version != owned[p.key[1]].version
+            }
+        )
+        if overlaps:
+            raise BuildFailed(
+                f"{'; '.join(overlaps)}: a package is either conda's or pip's; drop the pip "
+                "library or the conda one"
+            )
 
     # -- conda ---------------------------------------------------------------------------
 

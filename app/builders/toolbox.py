@@ -4,13 +4,16 @@ Images carry only the environment: the tools are never installed into a build co
 They are copied once per engine into a named volume whose name says what is in it (a
 digest of uv's and py-rattler's versions and of the runner), and mounted read-only into
 every build container at /mnt; a second volume at /media holds uv's and rattler's package
-caches, shared by the builds of that engine. Both paths exist, empty, in Debian's images, so
+caches, one per organization of a deployment (builds run code their users chose, so
+caches are never shared across organizations). Both paths exist, empty, in Debian's images, so
 mounting there adds nothing to a committed image; volumes are never committed.
 
 Filling is safe with any number of workers on one engine: each copies into its own
 directory of the volume and renames it to `tools` at the end, and a worker that lost the
-race deletes its copy. Directories left by a filler that was killed are removed by the next
-filler after an hour.
+race deletes its copy. The copy runs in a container of the operator's base image, never of
+a user's image (user code must never run while the volume is writable). A filler killed
+mid-copy leaves a directory that a later filler removes after an hour (a new uv or
+py-rattler makes a new volume; old ones are not pruned yet).
 """
 
 from __future__ import annotations
@@ -21,8 +24,11 @@ import hashlib
 import importlib.metadata
 import importlib.util
 import io
+import platform
+import sys
 import tarfile
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, Final
 
@@ -35,7 +41,6 @@ from app.builders import BuildFailed
 TOOLS_MOUNT: Final = "/mnt"
 CACHE_MOUNT: Final = "/media"
 TOOLS: Final = f"{TOOLS_MOUNT}/tools"
-CACHE_VOLUME: Final = "envyard-cache"
 
 # Run by the image's python3 in the filler container: the copy becomes `tools` at once.
 _RENAME = """\
@@ -47,8 +52,11 @@ except OSError:
     shutil.rmtree(mine, ignore_errors=True)  # another filler was first
 for name in os.listdir(sys.argv[1]):
     path = os.path.join(sys.argv[1], name)
-    if name.startswith(".fill-") and time.time() - os.stat(path).st_mtime > 3600:
-        shutil.rmtree(path, ignore_errors=True)
+    try:  # another filler's copy may be renamed or removed meanwhile
+        if name.startswith(".fill-") and time.time() - os.stat(path).st_mtime > 3600:
+            shutil.rmtree(path, ignore_errors=True)
+    except OSError:
+        pass
 """
 
 
@@ -65,7 +73,7 @@ def _rattler() -> Path:
 
 def digest() -> str:
     """What the tools are: a new uv, py-rattler or runner makes a new volume."""
-    h = hashlib.sha256()
+    h = hashlib.sha256(f"{sys.platform} {platform.machine()}\n".encode())
     for dist in ("uv", "py-rattler"):
         h.update(f"{dist}=={importlib.metadata.version(dist)}\n".encode())
     h.update(_runner().read_bytes())
@@ -107,8 +115,8 @@ class Toolbox:
     def volume(self) -> str:
         return f"envyard-tools-{self._digest}"
 
-    def mounts(self) -> list[dict[str, Any]]:
-        """The build container's mounts: tools read-only, caches writable."""
+    def mounts(self, cache_volume: str) -> list[dict[str, Any]]:
+        """The build container's mounts: tools read-only, its caches writable."""
         return [
             {
                 "Type": "volume",
@@ -119,20 +127,29 @@ class Toolbox:
             },
             {
                 "Type": "volume",
-                "Source": CACHE_VOLUME,
+                "Source": cache_volume,
                 "Target": CACHE_MOUNT,
                 "VolumeOptions": {"NoCopy": True},
             },
         ]
 
-    async def ensure(self, docker: aiodocker.Docker, image: str, container: Any) -> None:
+    async def ensure(
+        self,
+        docker: aiodocker.Docker,
+        image: str,
+        container: Any,
+        prepare: Callable[[], Awaitable[object]],
+    ) -> None:
         """Make sure the tools volume that the build `container` (created, not started)
         mounts holds the tools, copying them first if not: once per engine, and again only
-        if the volume was removed."""
+        if the volume was removed. The copy runs in a container of `image`, an operator's
+        base image (never a user's: the volume is writable there), after `prepare()` made
+        sure the engine has it."""
         if await self._filled(container):
             return
         async with self._lock:
             if not await self._filled(container):
+                await prepare()
                 await self._fill(docker, image)
 
     async def _fill(self, docker: aiodocker.Docker, image: str) -> None:
@@ -141,7 +158,8 @@ class Toolbox:
             container = await docker.containers.create(
                 {
                     "Image": image,
-                    "Cmd": ["python3", "-I", "-c", _RENAME, TOOLS_MOUNT, mine],
+                    # -S: not even the image's site-packages run while the volume is writable.
+                    "Cmd": ["python3", "-I", "-S", "-c", _RENAME, TOOLS_MOUNT, mine],
                     "Labels": self._labels,
                     "HostConfig": {
                         "NetworkMode": "none",
@@ -166,15 +184,16 @@ class Toolbox:
             await container.put_archive(TOOLS_MOUNT, io.BytesIO(data))
             await container.start()
             status = (await container.wait()).get("StatusCode", 1)
-            if status != 0 or not await self._filled(container):
+            if not await self._filled(container):  # filled, by us or another: good
                 said = "".join(await container.log(stdout=True, stderr=True)).strip()
                 raise BuildFailed(
                     f"The build tools could not be copied into volume {self.volume} "
                     f"(exit code {status}): {said or 'no output'}"
                 )
         finally:
+            # Shielded: a cancelled build still removes its filler.
             with contextlib.suppress(DockerError):
-                await container.delete(force=True)
+                await asyncio.shield(container.delete(force=True))
 
     async def _filled(self, container: Any) -> bool:
         try:

@@ -140,8 +140,9 @@ async def version_lockfile(version: Version, fmt: LockFormat, index_url: str | N
     stored = await Version.filter(id=version.id).values_list("lockfile", flat=True)
     if stored and stored[0]:
         return str(stored[0])
-    # Built without a lock file (before lock files, or by the Docker builder): written once
-    # from what was recorded, without file URLs, then kept. At most two are written at once,
+    # Built without a lock file (before lock files, or its writing failed at build time):
+    # written once from the recorded pip packages, without file URLs or conda records, then
+    # kept. At most two are written at once,
     # however many a request asks for.
     async with _LOCK_WRITERS:
         stored = await Version.filter(id=version.id).values_list("lockfile", flat=True)

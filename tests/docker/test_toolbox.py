@@ -31,9 +31,16 @@ async def build_container(docker: aiodocker.Docker, toolbox: Toolbox, *command: 
         {
             "Image": BASE_IMAGE,
             "Cmd": list(command) or ["true"],
-            "HostConfig": {"NetworkMode": "none", "Mounts": toolbox.mounts()},
+            "HostConfig": {
+                "NetworkMode": "none",
+                "Mounts": toolbox.mounts("envyard-cache-toolbox-test"),
+            },
         }
     )
+
+
+async def nothing() -> None:
+    """The base image is on the engine already."""
 
 
 async def output(container: Any) -> str:
@@ -54,8 +61,8 @@ async def test_racing_workers_fill_the_volume_once_and_a_removed_one_is_refilled
         containers += [await build_container(docker, first), await build_container(docker, second)]
         # Two workers that both find the volume empty copy at the same time.
         await asyncio.gather(
-            first.ensure(docker, BASE_IMAGE, containers[0]),
-            second.ensure(docker, BASE_IMAGE, containers[1]),
+            first.ensure(docker, BASE_IMAGE, containers[0], nothing),
+            second.ensure(docker, BASE_IMAGE, containers[1], nothing),
         )
         probe = (
             "import os, subprocess, sys; sys.path.insert(0, '/mnt/tools/python'); "
@@ -87,7 +94,7 @@ async def test_racing_workers_fill_the_volume_once_and_a_removed_one_is_refilled
         await (await docker.volumes.get(first.volume)).delete()
         again = await build_container(docker, first, "ls", TOOLS_MOUNT + "/tools")
         containers.append(again)
-        await first.ensure(docker, BASE_IMAGE, again)
+        await first.ensure(docker, BASE_IMAGE, again, nothing)
         assert (await output(again)).split() == ["VERSION", "python", "uv"]
     finally:
         for container in containers:

@@ -13,6 +13,7 @@ import asyncio
 import json
 from asyncio.subprocess import PIPE
 
+import aiodocker
 import pytest
 import yaml
 
@@ -68,6 +69,13 @@ async def image_holds_only_the_environment(image: str) -> None:
         "os.path.exists('/envyard'), os.listdir('/mnt'), os.listdir('/media'))",
     )
     assert listing.strip() == "['conda'] False [] []", listing
+    async with aiodocker.Docker() as docker:
+        env = (await docker.images.inspect(image))["Config"]["Env"]
+    # Only the environment's own variables: nothing the build told uv or rattler.
+    assert sorted(v.split("=", 1)[0] for v in env) == [
+        "CONDA_PREFIX", "LANG", "PATH", "VIRTUAL_ENV"
+    ], env  # fmt: skip
+    assert "VIRTUAL_ENV=" in env and "CONDA_PREFIX=/opt/envyard/conda" in env
 
 
 def managed(packages: list[dict[str, str]]) -> dict[tuple[str, str], str]:
@@ -187,3 +195,17 @@ async def test_conda_extras_are_optional_dependencies(server, people):
     installed = managed(env["versions"][0]["packages"])
     assert installed[("CONDA", "yardc-alpha")] == "2.0"
     assert installed[("CONDA", "yardc-beta")] == "1.0"  # what the extra `fast` brings
+
+
+async def test_a_conda_library_never_replaces_a_pip_package(server, people):
+    alice = people.alice
+    env = await create(alice, condaLibraries=["yardc-tool"], pipLibraries=["yardc-alpha==2.0"])
+    env, lines = await build(alice, env["id"])
+    assert env["status"] == "DRAFT", lines[-1]
+    await alice(UPDATE, id=env["id"], i={"condaLibraries": ["yardc-tool", "yardc-alpha==1.0"]})
+    env, lines = await build(alice, env["id"])
+    assert env["status"] == "FAILED"
+    assert lines[-1]["text"] == (
+        "Build failed: conda's yardc-alpha 1.0 would replace yardc-alpha 2.0, which pip "
+        "installed: a package is either conda's or pip's; drop the pip library or the conda one"
+    ), lines[-1]

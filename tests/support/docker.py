@@ -5,9 +5,13 @@ from __future__ import annotations
 import os
 
 import aiodocker
+import httpx
 import pytest
 
 BASE_IMAGE = os.environ.get("ENVYARD_TEST_BASE_IMAGE", "envyard-test/bookworm-python:3.11")
+# The second engine (another host) and the registry that scripts/docker-setup starts.
+ENGINE_2 = os.environ.get("ENVYARD_TEST_DOCKER2", "unix:///run/envyard-docker2.sock")
+REGISTRY = os.environ.get("ENVYARD_TEST_REGISTRY", "127.0.0.1:5000")
 
 
 async def require_docker() -> None:
@@ -22,9 +26,29 @@ async def require_docker() -> None:
         pytest.skip(message)
 
 
-async def run_in_image(image: str, *command: str) -> str:
-    """The output of `command` in a fresh container of `image`; fails on a non-zero exit."""
-    async with aiodocker.Docker() as docker:
+async def require_two_hosts() -> None:
+    """The second engine and the registry: skipped outside CI when missing, failed in CI."""
+    await require_docker()
+    try:
+        async with aiodocker.Docker(url=ENGINE_2) as docker:
+            await docker.version()
+        async with httpx.AsyncClient(timeout=5) as client:
+            (await client.get(f"http://{REGISTRY}/v2/")).raise_for_status()
+    except Exception as exc:
+        message = f"second Docker engine or registry unavailable ({exc}); run scripts/docker-setup"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+async def run_in_image(image: str, *command: str, url: str | None = None) -> str:
+    """The output of `command` in a fresh container of `image` on the engine at `url` (the
+    default one if None), pulled first if that engine lacks it; fails on a non-zero exit."""
+    async with aiodocker.Docker(url=url) as docker:
+        try:
+            await docker.images.inspect(image)
+        except aiodocker.DockerError:
+            await docker.images.pull(image)
         container = await docker.containers.create(
             {"Image": image, "Cmd": list(command), "HostConfig": {"NetworkMode": "host"}}
         )

@@ -166,6 +166,8 @@ CATALOGUE = [
     Dist("yard-alpha", "1.0"),
     Dist("yard-alpha", "2.0"),
     Dist("yard-beta", "1.0", requires=["yard-alpha>=1.0"]),
+    # The Python distribution of the test channel's conda package yardc-alpha, on PyPI too.
+    Dist("yardc-alpha", "2.0"),
     Dist("yard-gamma", "0.5", extras={"fast": ["yard-delta"]}),
     Dist("yard-delta", "3.1"),
     Dist("yard-extra", "1.0"),
