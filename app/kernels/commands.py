@@ -116,7 +116,12 @@ async def copy_to_local(args: argparse.Namespace) -> int:
     )
     channels = args.channel or os.environ.get("ENVYARD_CONDA_CHANNELS", "").split()
     extra = args.extra_index_url or os.environ.get("ENVYARD_EXTRA_INDEX_URLS", "").split()
-    sources = Sources(args.index_url or os.environ.get("ENVYARD_INDEX_URL"), extra, channels)
+    sources = Sources(
+        args.index_url or os.environ.get("ENVYARD_INDEX_URL"),
+        extra,
+        channels,
+        verify_hashes=not args.no_verify_hashes,
+    )
     try:
         await recreate(
             recorded, env["pythonVersion"], prefix, sources, _data_dir() / "cache", _emit
@@ -392,6 +397,12 @@ def add_parser(commands: Any) -> None:
         action="append",
         default=None,
         help="conda channel (repeatable); default: ENVYARD_CONDA_CHANNELS or the version's",
+    )
+    local.add_argument(
+        "--no-verify-hashes",
+        action="store_true",
+        help="install pip files without checking them against the recorded sha256 (an index "
+        "that serves other files for the same versions, another platform's wheels)",
     )
     naming(local)
     common(local)

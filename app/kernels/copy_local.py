@@ -69,6 +69,7 @@ class Sources:
     index_url: str | None
     extra_index_urls: Sequence[str]
     channels: Sequence[str]  # empty: the version's own channels
+    verify_hashes: bool = True  # the recorded sha256 of each pip file, when all are known
 
     def index_args(self) -> list[str]:
         args = ["--index-url", self.index_url] if self.index_url else []
@@ -137,7 +138,7 @@ async def recreate(
         (work / "pins.txt").write_text(pins)
         if recorded.pypi:
             hashes = [_sha256(p["url"]) for p in recorded.pypi]
-            hashed = all(hashes)
+            hashed = sources.verify_hashes and all(hashes)
             lines = [
                 f"{p['name']}=={p['version']}" + (f" --hash=sha256:{h}" if hashed else "")
                 for p, h in zip(recorded.pypi, hashes, strict=True)

@@ -12,7 +12,9 @@ from typing import Any
 
 from app.kernels.api import KernelError
 
-_NAME = re.compile(r"^[a-z0-9._-]+$")
+# Jupyter's kernel names, starting with a letter or digit: a name is also a directory name
+# (never `.` or `..`).
+_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 METADATA_KEY = "envyard"
 
 
@@ -31,7 +33,8 @@ def kernel_name(text: str) -> str:
     name = text.lower()
     if not _NAME.match(name):
         raise KernelError(
-            f"{text!r} cannot be a kernel name: use letters, digits, '.', '_' and '-' only"
+            f"{text!r} cannot be a kernel name: up to 64 letters, digits, '.', '_' and '-', "
+            "starting with a letter or digit"
         )
     return name
 

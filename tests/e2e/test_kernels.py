@@ -138,6 +138,10 @@ async def test_copy_to_local_runs_a_kernel_with_the_recorded_versions(notebook: 
     name, err = await notebook.ok("copy-to-local", env["shortName"])
     assert name == f"{env['shortName']}-v1"
     assert "checked against their recorded sha256" in err
+    code, _, err = await notebook.envyard(
+        "copy-to-local", env["shortName"], "--name", "unverified", "--no-verify-hashes"
+    )
+    assert code == 0 and "checked against" not in err, err
     spec = kernel_json(notebook, name)
     assert spec["metadata"]["envyard"] == {
         "url": notebook.env["ENVYARD_URL"],
@@ -282,8 +286,9 @@ async def test_clear_errors(notebook: Notebook, tmp_path: Path) -> None:
     saved = await create(notebook.client, pipLibraries=["yard-alpha"])
     code, _, err = await notebook.envyard("copy-to-local", saved["shortName"])
     assert code == 1 and "has no version you may use yet (status SAVED): build it first" in err
-    code, _, err = await notebook.envyard("copy-to-local", saved["shortName"], "--name", "Bad Name")
-    assert code == 1 and "cannot be a kernel name" in err
+    for bad in ("Bad Name", "..", ".hidden", "a/b"):
+        code, _, err = await notebook.envyard("copy-to-local", saved["shortName"], "--name", bad)
+        assert code == 1 and "cannot be a kernel name" in err, (bad, err)
     code, _, err = await notebook.envyard("copy-to-local", saved["shortName"], "--token", "ey_x")
     assert code == 1 and "envyard:" in err and "Traceback" not in err
     # A kernel whose interpreter is gone.
