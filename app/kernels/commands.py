@@ -194,7 +194,14 @@ async def copy_to_dataflow(args: argparse.Namespace) -> int:
 
 
 def _origin_version(api: Api, origin: dict[str, Any]) -> dict[str, Any] | None:
-    """The envyard version a kernel came from, if the caller may still see it."""
+    """The envyard version a kernel came from, if it came from this envyard and the caller
+    may still see it (version ids of another envyard mean nothing here)."""
+    if origin.get("url") != api.url:
+        _say(
+            f"came from {origin.get('shortName')} version {origin.get('version')} of another "
+            f"envyard ({origin.get('url')}): its packages are not compared"
+        )
+        return None
     try:
         version: dict[str, Any] = api(VERSION, id=origin["versionId"])["version"]
     except ApiError as exc:

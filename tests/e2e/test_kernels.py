@@ -251,6 +251,10 @@ async def test_round_trip_keeps_every_version(notebook: Notebook) -> None:
     assert (
         f"came from {env['shortName']} version 1 (default); changed since: added yard-pkg3 1.0"
     ) in err, err
+    # The same kernel seen through another address of envyard: its ids are not compared.
+    other = notebook.env["ENVYARD_URL"].replace("127.0.0.1", "localhost")
+    _, err = await notebook.ok("copy-to-dataflow", name, "--short-name", "trip2", "--url", other)
+    assert "of another envyard" in err and "changed since" not in err, err
     again = await wait_built(notebook.client, env_id)
     assert again["status"] == "DRAFT"
     before = recorded(env["versions"][0])
