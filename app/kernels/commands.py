@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
+import json
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +23,7 @@ from app.domain.versions import Package, diff_packages
 from app.kernels import specs
 from app.kernels.api import Api, ApiError, KernelError
 
+ME = "query { me { username organization } }"
 FIND = """
 query { me { username organization } environments {
   id shortName fullName status pythonVersion
@@ -31,6 +36,11 @@ query($id: ID!) { version(id: $id) { id number
 ACTIVATE = """
 mutation($id: ID!) { activateEnvironment(id: $id) { pythonPath image version { id number } } }
 """
+# The distributions an interpreter sees, `[name, version]` pairs (any Python 3.8+).
+FREEZE = (
+    "import json, importlib.metadata as m; print(json.dumps(sorted({d.metadata['Name']: "
+    "d.version for d in m.distributions() if d.metadata['Name']}.items())))"
+)
 CREATE = """
 mutation($input: EnvironmentInput!) { createEnvironment(input: $input) { id shortName status } }
 """
@@ -61,23 +71,37 @@ def _data_dir() -> Path:
 def _environment(api: Api, short_name: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """(me, the environment) for a short name of the caller's organization."""
     found = api(FIND)
-    for env in found["environments"]:
+    me, environments = found.get("me"), found.get("environments")
+    if not isinstance(me, dict) or not isinstance(environments, list):
+        raise ApiError(f"envyard at {api.url} answered without me and environments")
+    for env in environments:
         if env["shortName"].lower() == short_name.lower():
-            return found["me"], env
+            return me, env
     raise KernelError(
-        f"no environment {short_name!r} that you may use in organization "
-        f"{found['me']['organization']!r}"
+        f"no environment {short_name!r} that you may use in organization {me['organization']!r}"
     )
 
 
-def _successful_version(env: dict[str, Any], number: int | None) -> dict[str, Any]:
+def _activation(api: Api, env: dict[str, Any]) -> dict[str, Any]:
+    """What activateEnvironment gives the caller: the version they may use (the creator's
+    latest successful one, everyone else's the published one), or why there is none."""
+    try:
+        return api.field(ACTIVATE, "activateEnvironment", id=env["id"])
+    except ApiError as exc:
+        if exc.code is None:  # no answer of the API's own
+            raise
+        raise KernelError(
+            f"{env['shortName']} has no version you may use (status {env['status']}): {exc}"
+        ) from None
+
+
+def _chosen_version(api: Api, env: dict[str, Any], number: int | None) -> dict[str, Any]:
+    """Version `number`, which must have built; by default the one activation gives."""
     if number is None:
-        if env["activeVersion"] is None:
-            raise KernelError(
-                f"{env['shortName']} has no version you may use yet (status "
-                f"{env['status']}): build it first"
-            )
-        return dict(env["activeVersion"])
+        version = _activation(api, env).get("version")
+        if not isinstance(version, dict):
+            raise ApiError(f"envyard at {api.url} answered an activation without its version")
+        return version
     for version in env["versions"]:
         if version["number"] == number:
             if version["status"] != "SUCCEEDED":
@@ -97,22 +121,25 @@ def _packages(rows: list[dict[str, str]]) -> list[Package]:
 
 
 async def copy_to_local(args: argparse.Namespace) -> int:
-    from app.kernels.copy_local import Sources, read_lock, recreate
+    from app.kernels.copy_local import Sources, check_space, new_prefix, read_lock, recreate
 
     chosen_name = specs.kernel_name(args.name) if args.name else None  # before any request
     api = Api.configured(args.url, args.token)
     me, env = _environment(api, args.short_name)
-    chosen = _successful_version(env, args.version)
-    version = api(VERSION, id=chosen["id"])["version"]
-    if not version["lockfile"]:
+    chosen = _chosen_version(api, env, args.version)
+    version = api.field(VERSION, "version", id=chosen["id"])
+    if not version.get("lockfile"):
         raise KernelError(f"version {version['number']} of {env['shortName']} has no lock file")
     name = chosen_name or specs.kernel_name(f"{env['shortName']}-v{version['number']}")
     specs.check_free(name, args.prefix, args.force)
     recorded = await read_lock(version["lockfile"])
-    prefix = _data_dir() / "environments" / name
+    environments = _data_dir() / "environments"
+    previous = _copy_of(specs.installed(name, args.prefix), environments)
+    prefix = new_prefix(environments, name)
     _say(
-        f"Copying {env['shortName']} version {version['number']} ({len(recorded.conda)} conda, "
-        f"{len(recorded.pypi)} pip packages) to {prefix}"
+        f"Copying {env['shortName']} version {version['number']}"
+        f"{'' if args.version is not None else ' (the one activation gives you)'} "
+        f"({len(recorded.conda)} conda, {len(recorded.pypi)} pip packages) to {prefix}"
     )
     channels = args.channel or os.environ.get("ENVYARD_CONDA_CHANNELS", "").split()
     extra = args.extra_index_url or os.environ.get("ENVYARD_EXTRA_INDEX_URLS", "").split()
@@ -123,31 +150,64 @@ async def copy_to_local(args: argparse.Namespace) -> int:
         verify_hashes=not args.no_verify_hashes,
     )
     try:
-        await recreate(
-            recorded, env["pythonVersion"], prefix, sources, _data_dir() / "cache", _emit
+        check_space(prefix, previous)
+        try:
+            await recreate(
+                recorded, env["pythonVersion"], prefix, sources, _data_dir() / "cache", _emit
+            )
+        except BuildFailed as exc:
+            raise KernelError(f"the copy failed: {exc}") from None
+        python = str(prefix / "bin" / "python")
+        where = specs.install(
+            name,
+            [python, *LAUNCHER],
+            args.display_name or f"{env['fullName']} ({env['shortName']} v{version['number']})",
+            {
+                "url": api.url,
+                "organization": me["organization"],
+                "shortName": env["shortName"],
+                "environmentId": env["id"],
+                "version": version["number"],
+                "versionId": version["id"],
+                "mode": "copy",
+            },
+            {"PATH": f"{prefix / 'bin'}:${{PATH}}"},
+            args.prefix,
         )
-    except BuildFailed as exc:
-        raise KernelError(f"the copy failed: {exc}") from None
-    python = str(prefix / "bin" / "python")
-    where = specs.install(
-        name,
-        [python, *LAUNCHER],
-        args.display_name or f"{env['fullName']} ({env['shortName']} v{version['number']})",
-        {
-            "url": api.url,
-            "organization": me["organization"],
-            "shortName": env["shortName"],
-            "environmentId": env["id"],
-            "version": version["number"],
-            "versionId": version["id"],
-            "mode": "copy",
-        },
-        {"PATH": f"{prefix / 'bin'}:${{PATH}}"},
-        args.prefix,
-    )
+    except BaseException:
+        # The kernel of that name (if any) still runs its own copy: only the new one goes.
+        shutil.rmtree(prefix, ignore_errors=True)
+        raise
     _say(f"Kernel {name} registered at {where}")
+    if previous is not None and previous != prefix:
+        _remove_copy(previous)
     print(name)
     return 0
+
+
+def _copy_of(kernel: specs.Kernel | None, environments: Path) -> Path | None:
+    """The directory under `environments` holding the copy a kernel runs, if it does."""
+    if kernel is None or not kernel.spec.get("argv"):
+        return None
+    interpreter = Path(os.path.abspath(kernel.interpreter))
+    if not interpreter.is_relative_to(environments):
+        return None
+    parts = interpreter.relative_to(environments).parts
+    return environments / parts[0] if len(parts) > 1 else None
+
+
+def _remove_copy(directory: Path) -> None:
+    """Remove a replaced copy, unless another kernel still runs it."""
+    environments = directory.parent
+    if any(_copy_of(kernel, environments) == directory for kernel in specs.kernels()):
+        _say(f"The previous copy {directory} stays: another kernel runs it")
+        return
+    try:
+        shutil.rmtree(directory)
+    except OSError as exc:
+        _say(f"The previous copy {directory} could not be removed ({exc}): remove it by hand")
+    else:
+        _say(f"Removed the previous copy {directory}")
 
 
 # -- copy-to-dataflow ----------------------------------------------------------------------
@@ -157,11 +217,7 @@ async def copy_to_dataflow(args: argparse.Namespace) -> int:
     from app.kernels.copy_dataflow import inspect
 
     kernel = specs.find(args.kernel)
-    interpreter = kernel.interpreter
-    if not Path(interpreter).exists():
-        raise KernelError(
-            f"kernel {kernel.name}'s interpreter {interpreter} does not exist any more"
-        )
+    interpreter = kernel.python_interpreter()
     api = Api.configured(args.url, args.token)
     origin = kernel.origin
     came_from = _origin_version(api, origin) if origin and origin.get("versionId") else None
@@ -175,8 +231,9 @@ async def copy_to_dataflow(args: argparse.Namespace) -> int:
         f"Python {found.python_version}; conda libraries: {', '.join(found.conda) or 'none'}; "
         f"pip libraries: {', '.join(found.pip) or 'none'}"
     )
-    created = api(
+    created = api.field(
         CREATE,
+        "createEnvironment",
         input={
             "shortName": args.short_name,
             "fullName": args.full_name or f"{kernel.display_name} (from kernel {kernel.name})",
@@ -184,10 +241,10 @@ async def copy_to_dataflow(args: argparse.Namespace) -> int:
             "condaLibraries": found.conda,
             "pipLibraries": found.pip,
         },
-    )["createEnvironment"]
+    )
     _say(f"Created environment {created['shortName']} ({created['status']})")
     if args.build:
-        version = api(BUILD, id=created["id"])["buildEnvironment"]
+        version = api.field(BUILD, "buildEnvironment", id=created["id"])
         _say(f"Build of version {version['number']} queued ({version['status']})")
     print(created["id"])
     return 0
@@ -203,8 +260,10 @@ def _origin_version(api: Api, origin: dict[str, Any]) -> dict[str, Any] | None:
         )
         return None
     try:
-        version: dict[str, Any] = api(VERSION, id=origin["versionId"])["version"]
+        version = api.field(VERSION, "version", id=origin["versionId"])
     except ApiError as exc:
+        if exc.code is None:  # no answer of the API's own
+            raise
         _say(f"came from {origin.get('shortName')} version {origin.get('version')} ({exc})")
         return None
     return version
@@ -240,36 +299,71 @@ def _say_changes(
 
 
 async def list_kernels(args: argparse.Namespace) -> int:
-    active: dict[str, int | None] | None = None
-    try:
-        api = Api.configured(args.url, args.token)
-        active = {
-            e["shortName"]: (e["activeVersion"] or {}).get("number")
-            for e in api(FIND)["environments"]
-        }
-    except KernelError as exc:
-        _say(f"without the envyard API ({exc}), whether versions are active is not shown")
+    activity = _Activity.connect(args)
     for kernel in specs.kernels():
         origin = kernel.origin
-        where = kernel.interpreter
-        gone = "" if Path(where).exists() else "  [interpreter gone]"
+        where = kernel.interpreter if kernel.spec.get("argv") else "(no argv)"
+        gone = "" if Path(where).is_file() else "  [interpreter gone]"
         if origin is None:
             print(f"{kernel.name}\t{kernel.display_name}\tlocal\t{where}{gone}")
             continue
-        short, number = origin.get("shortName"), origin.get("version")
-        if active is None:
-            state = "unknown"
-        elif short not in active:
-            state = "no longer visible"
-        elif active[short] == number:
-            state = "active"
-        else:
-            state = f"not active (active: v{active[short]})"
         print(
             f"{kernel.name}\t{kernel.display_name}\tenvyard {origin.get('organization')}/"
-            f"{short} v{number} ({origin.get('mode', 'copy')}), {state}\t{where}{gone}"
+            f"{origin.get('shortName')} v{origin.get('version')} ({origin.get('mode', 'copy')}), "
+            f"{activity.state(origin)}\t{where}{gone}"
         )
     return 0
+
+
+class _Activity:
+    """Whether the version a kernel came from is the one activation gives the caller now
+    (the API's own answer, once per environment). A kernel is matched by the envyard it
+    came from (url), its organization and the environment's id: short names are reused."""
+
+    def __init__(self, api: Api | None, me: dict[str, Any] | None) -> None:
+        self.api, self.me = api, me
+        self._activated: dict[str, dict[str, Any] | str] = {}
+
+    @classmethod
+    def connect(cls, args: argparse.Namespace) -> _Activity:
+        try:
+            api = Api.configured(args.url, args.token)
+            me = api.field(ME, "me")
+        except KernelError as exc:
+            _say(f"without the envyard API ({exc}), whether versions are active is not shown")
+            return cls(None, None)
+        return cls(api, me)
+
+    def state(self, origin: dict[str, Any]) -> str:
+        if self.api is None or self.me is None:
+            return "unknown"
+        if origin.get("url") != self.api.url:
+            return f"unknown (from another envyard, {origin.get('url')})"
+        if origin.get("organization") != self.me.get("organization"):
+            return f"unknown (not your organization, {self.me.get('organization')})"
+        env_id = origin.get("environmentId")
+        if not isinstance(env_id, str):
+            return "unknown (its kernelspec names no environment id)"
+        if env_id not in self._activated:
+            self._activated[env_id] = self._activate(env_id)
+        activated = self._activated[env_id]
+        if isinstance(activated, str):
+            return activated
+        if activated["id"] == origin.get("versionId"):
+            return "active"
+        return f"not active (active: v{activated['number']})"
+
+    def _activate(self, env_id: str) -> dict[str, Any] | str:
+        """The version activation gives, or the state to show instead."""
+        assert self.api is not None
+        try:
+            activation = self.api.field(ACTIVATE, "activateEnvironment", id=env_id)
+        except ApiError as exc:
+            if exc.code == "NOT_FOUND":
+                return "no longer visible"
+            return f"not active ({exc})" if exc.code else f"unknown ({exc})"
+        version = activation.get("version")
+        return version if isinstance(version, dict) else "unknown (no version in the answer)"
 
 
 # -- activate ------------------------------------------------------------------------------
@@ -279,10 +373,7 @@ async def activate(args: argparse.Namespace) -> int:
     chosen_name = specs.kernel_name(args.name) if args.name else None  # before any request
     api = Api.configured(args.url, args.token)
     me, env = _environment(api, args.short_name)
-    try:
-        activation = api(ACTIVATE, id=env["id"])["activateEnvironment"]
-    except ApiError as exc:
-        raise KernelError(f"{env['shortName']} cannot be activated: {exc}") from None
+    activation = _activation(api, env)
     python, number = activation["pythonPath"], activation["version"]["number"]
     if not python:
         raise KernelError(
@@ -296,6 +387,7 @@ async def activate(args: argparse.Namespace) -> int:
         )
     name = chosen_name or specs.kernel_name(f"{env['shortName']}-v{number}-in-place")
     specs.check_free(name, args.prefix, args.force)
+    previous = _copy_of(specs.installed(name, args.prefix), _data_dir() / "environments")
     argv = [python, *LAUNCHER]
     if not await _imports(python, "ipykernel"):
         overlay = await _kernel_overlay(python, args.index_url)
@@ -318,11 +410,14 @@ async def activate(args: argparse.Namespace) -> int:
         args.prefix,
     )
     _say(f"Kernel {name} registered at {where}, running {python}")
+    if previous is not None:  # it replaced (--force) a kernel that ran a copy
+        _remove_copy(previous)
     print(name)
     return 0
 
 
 async def _imports(python: str, module: str) -> bool:
+    """Whether that Python (isolated from the user's site and PYTHONPATH) imports it."""
     proc = await asyncio.create_subprocess_exec(
         python, "-I", "-c", f"import {module}",
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
@@ -332,35 +427,67 @@ async def _imports(python: str, module: str) -> bool:
 
 async def _kernel_overlay(python: str, index_url: str | None) -> Path:
     """ipykernel and what it needs, for that Python, in a directory of their own (made once
-    per interpreter): the activated environment itself is never changed."""
-    import hashlib
-
+    per interpreter and set of distributions): the activated environment itself is never
+    changed. Its distributions constrain the install, so that what the kernel needs and the
+    environment has too is the environment's version (which comes first on sys.path)."""
     from uv import find_uv_bin
 
     from app.builders.local import LocalHost
     from app.builders.steps import run_step
     from app.kernels.copy_local import client_env
 
-    digest = hashlib.sha256(python.encode()).hexdigest()[:16]
-    overlay = _data_dir() / "kernel-overlays" / digest
+    host = LocalHost(client_env(), "/")
+    freeze = await _freeze(host, python)
+    digest = hashlib.sha256("\n".join([python, *freeze]).encode()).hexdigest()[:16]
+    overlays = _data_dir() / "kernel-overlays"
+    overlay = overlays / digest
     if (overlay / ".complete").exists():
         return overlay
     index = index_url or os.environ.get("ENVYARD_INDEX_URL")
     _say(f"The environment has no ipykernel: installing one beside it, in {overlay}")
-    command = [find_uv_bin(), "pip", "install", "--python", python, "--target", str(overlay)]
-    command += [*(["--index-url", index] if index else []), "ipykernel"]
     try:
-        await run_step(
-            LocalHost(client_env(), "/"),
-            _emit,
-            "uv pip install ipykernel",
-            command,
-            f"the package index {index or 'PyPI'}",
-        )
-    except BuildFailed as exc:
-        raise KernelError(str(exc)) from None
-    (overlay / ".complete").touch()
+        overlays.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=f".{digest}-", dir=overlays))
+    except OSError as exc:
+        raise KernelError(f"no directory for ipykernel under {overlays}: {exc}") from None
+    try:
+        (work / ".constraints.txt").write_text("".join(f"{line}\n" for line in freeze))
+        command = [find_uv_bin(), "pip", "install", "--python", python, "--target", str(work)]
+        command += [*(["--index-url", index] if index else [])]
+        command += ["--constraint", str(work / ".constraints.txt"), "ipykernel"]
+        try:
+            await run_step(
+                host,
+                _emit,
+                "uv pip install ipykernel",
+                command,
+                f"the package index {index or 'PyPI'}",
+            )
+        except BuildFailed as exc:
+            raise KernelError(str(exc)) from None
+        (work / ".complete").touch()
+        try:
+            work.rename(overlay)
+        except OSError:  # another activation made it first
+            if not (overlay / ".complete").exists():
+                raise KernelError(f"{overlay} is incomplete: remove it") from None
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     return overlay
+
+
+async def _freeze(host: Any, python: str) -> list[str]:
+    """`name==version` of every distribution that Python sees."""
+    from app.builders.process import ChildFailed
+
+    try:
+        out = await host.output([python, "-I", "-c", FREEZE])
+        pairs = json.loads(out.strip().splitlines()[-1])
+        return [f"{name}=={version}" for name, version in pairs]
+    except (ChildFailed, OSError) as exc:
+        raise KernelError(f"{python} cannot be run: {exc}") from None
+    except (ValueError, TypeError, IndexError):
+        raise KernelError(f"{python} did not say which distributions it has") from None
 
 
 # -- the parser ----------------------------------------------------------------------------
@@ -446,6 +573,9 @@ def _sync(command: Any) -> Any:
         try:
             return int(asyncio.run(command(args)))
         except KernelError as exc:
+            print(f"envyard: {exc}", file=sys.stderr, flush=True)
+            return 1
+        except OSError as exc:  # a file this machine would not write or read
             print(f"envyard: {exc}", file=sys.stderr, flush=True)
             return 1
 

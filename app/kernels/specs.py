@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -16,6 +18,10 @@ from app.kernels.api import KernelError
 # (never `.` or `..`).
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 METADATA_KEY = "envyard"
+# argv[0] values jupyter_client replaces with its own interpreter (format_kernel_cmd).
+_THIS_PYTHON = frozenset(
+    {"python", f"python{sys.version_info[0]}", "python{}.{}".format(*sys.version_info[:2])}
+)
 
 
 def _manager() -> Any:
@@ -56,25 +62,62 @@ class Kernel:
         return found if isinstance(found, dict) else None
 
     @property
+    def language(self) -> str:
+        return str(self.spec.get("language") or "")
+
+    @property
     def interpreter(self) -> str:
-        """The kernel's Python: argv[0], a bare `python` meaning this one (as Jupyter does)."""
+        """The kernel's Python, as Jupyter starts it: argv[0], where `python`, `python3` and
+        `python3.X` of this Python's version mean this Python (jupyter_client's rule), and
+        another bare name is looked up on PATH (returned as is when it is not there)."""
         argv = self.spec.get("argv") or []
         if not argv:
             raise KernelError(f"kernel {self.name} has no command (argv) in its kernel.json")
         first = str(argv[0])
-        return sys.executable if first in ("python", "python3") else first
+        if first in _THIS_PYTHON:
+            return sys.executable
+        if os.sep not in first:
+            return shutil.which(first) or first
+        return first
+
+    def python_interpreter(self) -> str:
+        """The interpreter of a Python kernel that exists here; KernelError otherwise."""
+        if self.language.lower() != "python":
+            raise KernelError(
+                f"kernel {self.name} runs {self.language or 'no stated language'} (its "
+                "kernel.json's language), not Python"
+            )
+        interpreter = self.interpreter
+        if not Path(interpreter).is_file():
+            raise KernelError(
+                f"kernel {self.name}'s interpreter {interpreter} does not exist any more"
+                if os.sep in interpreter
+                else f"kernel {self.name}'s interpreter {interpreter} is not on PATH"
+            )
+        return interpreter
 
 
 def kernels() -> list[Kernel]:
     """Every kernelspec Jupyter would find here, by name."""
     found = []
     for name, directory in sorted(_manager().find_kernel_specs().items()):
-        try:
-            spec = json.loads((Path(directory) / "kernel.json").read_text())
-        except (OSError, ValueError):
-            continue
-        found.append(Kernel(name, Path(directory), spec))
+        kernel = _read(name, Path(directory))
+        if kernel is not None:
+            found.append(kernel)
     return found
+
+
+def _read(name: str, directory: Path) -> Kernel | None:
+    try:
+        spec = json.loads((directory / "kernel.json").read_text())
+    except (OSError, ValueError, RecursionError):
+        return None
+    return Kernel(name, directory, spec) if isinstance(spec, dict) else None
+
+
+def installed(name: str, prefix: str | None) -> Kernel | None:
+    """The kernel of that name where `install` would put it, if there is one."""
+    return _read(name, target(name, prefix))
 
 
 def find(name: str) -> Kernel:
@@ -125,9 +168,14 @@ def install(
         "env": env,
         "metadata": {METADATA_KEY: metadata},
     }
-    with tempfile.TemporaryDirectory(prefix="envyard-kernel-") as work:
-        (Path(work) / "kernel.json").write_text(json.dumps(spec, indent=2) + "\n")
-        installed = _manager().install_kernel_spec(
-            work, name, user=prefix is None, replace=True, prefix=prefix
-        )
+    try:
+        with tempfile.TemporaryDirectory(prefix="envyard-kernel-") as work:
+            (Path(work) / "kernel.json").write_text(json.dumps(spec, indent=2) + "\n")
+            # jupyter_client always replaces a kernelspec of that name (its `replace` is
+            # deprecated and ignored).
+            installed = _manager().install_kernel_spec(
+                work, name, user=prefix is None, prefix=prefix
+            )
+    except OSError as exc:
+        raise KernelError(f"the kernelspec {name} cannot be installed: {exc}") from None
     return Path(installed)

@@ -22,8 +22,19 @@ import pytest
 from uv import find_uv_bin
 
 from tests.support.client import Client
-from tests.support.ops import ACTIVATE, GET, UPDATE, build, create, wait_built
-from tests.support.server import Server, base_env, run_server
+from tests.support.index import Dist, serve_index, write_index
+from tests.support.ops import (
+    ACTIVATE,
+    APPROVE,
+    GET,
+    SUBMIT,
+    UPDATE,
+    build,
+    create,
+    wait_built,
+)
+from tests.support.server import Server, base_env, free_port, run_server
+from tests.support.wheelhouse import wheelhouse
 
 pytestmark = pytest.mark.e2e
 
@@ -38,6 +49,16 @@ def standalone(
     env = base_env(data, f"sqlite://{data}/envyard.db", index_url, conda_channel_url)
     with run_server(env) as server:
         yield server
+
+
+_tokens: dict[str, str] = {}
+
+
+def token(server: Server, org: str, username: str) -> str:
+    """A user's token (made once per module's server)."""
+    if username not in _tokens:
+        _tokens[username] = server.add_user(org, username)
+    return _tokens[username]
 
 
 @dataclass
@@ -58,10 +79,18 @@ class Notebook:
         assert proc.returncode is not None
         return proc.returncode, out.decode(), err.decode()
 
-    async def ok(self, *args: str) -> tuple[str, str]:
-        code, out, err = await self.envyard(*args)
+    async def ok(self, *args: str, **overrides: str) -> tuple[str, str]:
+        code, out, err = await self.envyard(*args, **overrides)
         assert code == 0, err
         return out.strip(), err
+
+    async def fails(self, *args: str, **overrides: str) -> str:
+        """The one line a failing command says (exit status 1, no traceback)."""
+        code, _, err = await self.envyard(*args, **overrides)
+        assert code == 1 and "Traceback" not in err, err
+        last = err.strip().splitlines()[-1]
+        assert last.startswith("envyard: "), err
+        return last
 
 
 @pytest.fixture
@@ -141,7 +170,7 @@ async def test_copy_to_local_runs_a_kernel_with_the_recorded_versions(notebook: 
     code, _, err = await notebook.envyard(
         "copy-to-local", env["shortName"], "--name", "unverified", "--no-verify-hashes"
     )
-    assert code == 0 and "checked against" not in err, err
+    assert code == 0 and "not checked against their recorded sha256 (--no-verify-hashes)" in err
     spec = kernel_json(notebook, name)
     assert spec["metadata"]["envyard"] == {
         "url": notebook.env["ENVYARD_URL"],
@@ -157,8 +186,17 @@ async def test_copy_to_local_runs_a_kernel_with_the_recorded_versions(notebook: 
     # The same name again is refused, unless forced.
     code, _, err = await notebook.envyard("copy-to-local", env["shortName"])
     assert code == 1 and f"a kernel named '{name}' exists already" in err, err
-    await notebook.ok("copy-to-local", env["shortName"], "--force", "--display-name", "Mine")
-    assert kernel_json(notebook, name)["display_name"] == "Mine"
+    old = Path(spec["argv"][0]).parent.parent
+    _, err = await notebook.ok(
+        "copy-to-local", env["shortName"], "--force", "--display-name", "Mine"
+    )
+    spec = kernel_json(notebook, name)
+    assert spec["display_name"] == "Mine"
+    # A new copy in a directory of its own; the old one removed once the kernel runs the new.
+    new = Path(spec["argv"][0]).parent.parent
+    assert new != old and new.is_dir() and not old.exists()
+    assert f"Removed the previous copy {old}" in err
+    assert await in_kernel(name, VERSIONS % ["yard-beta"]) == {"yard-beta": "1.0"}
     # Under a prefix instead of the user's Jupyter data directory.
     prefix = notebook.jupyter.parent / "prefix"
     await notebook.ok("copy-to-local", env["shortName"], "--prefix", str(prefix), "--name", "p1")
@@ -202,6 +240,10 @@ async def test_copy_to_dataflow_of_a_kernel_made_here(notebook: Notebook, tmp_pa
         [uv, "venv", "--python", sys.executable, str(venv)],
         [uv, "pip", "install", "--python", str(venv / "bin" / "python"), "--index-url", index,
          "yard-alpha==1.0", "yard-pkg1", "ipykernel"],
+        # yard-beta needs yard-alpha>=1.0: the 1.0 installed is kept, pinned (the index's
+        # latest is 2.0), although it is no longer a leaf.
+        [uv, "pip", "install", "--python", str(venv / "bin" / "python"), "--index-url", index,
+         "yard-beta"],
         # A URL install: envyard's grammar cannot say it; it is listed as left out.
         [uv, "pip", "install", "--python", str(venv / "bin" / "python"),
          index.removesuffix("simple/") + "files/yard_pkg2-1.0-py3-none-any.whl"],
@@ -231,11 +273,21 @@ async def test_copy_to_dataflow_of_a_kernel_made_here(notebook: Notebook, tmp_pa
     env = await wait_built(notebook.client, env_id)
     assert env["status"] == "DRAFT", env["versions"][-1]["log"]
     assert env["pythonVersion"] == f"{sys.version_info[0]}.{sys.version_info[1]}"
-    assert sorted(env["pipLibraries"]) == ["yard-alpha==1.0", "yard-pkg1==1.0"]
+    assert sorted(env["pipLibraries"]) == ["yard-alpha==1.0", "yard-beta==1.0", "yard-pkg1==1.0"]
     assert env["fullName"] == "My analysis (from kernel mine)"
-    built_packages = recorded(env["versions"][0])
-    assert built_packages[("PIP", "yard-alpha")] == "1.0"
-    assert built_packages[("PIP", "yard-pkg1")] == "1.0"
+    built_packages = {
+        name: version for (manager, name), version in recorded(env["versions"][0]).items()
+    }
+    assert built_packages == {"yard-alpha": "1.0", "yard-beta": "1.0", "yard-pkg1": "1.0"}
+    # Every installed distribution is a library or said to be left out, with why.
+    python = str(venv / "bin" / "python")
+    proc = await asyncio.create_subprocess_exec(
+        python, "-I", "-c", "import json, importlib.metadata as m; print(json.dumps(["
+        "d.metadata['Name'] for d in m.distributions()]))", stdout=PIPE
+    )  # fmt: skip
+    installed = json.loads((await proc.communicate())[0])
+    said = {line.split()[3] for line in err.splitlines() if line.startswith("left out: pip ")}
+    assert said | set(built_packages) == set(installed), err
 
 
 async def test_round_trip_keeps_every_version(notebook: Notebook) -> None:
@@ -270,6 +322,8 @@ async def test_activate_runs_the_version_in_place(notebook: Notebook) -> None:
     assert spec["argv"][0] == activation["pythonPath"]  # no copy: the version itself
     assert spec["metadata"]["envyard"]["mode"] == "in-place"
     assert "has no ipykernel" in err
+    said = await notebook.fails("activate", env["shortName"])
+    assert f"a kernel named '{name}' exists already" in said
     probe = (
         "import json, sys, yard_alpha; print(json.dumps([sys.executable, yard_alpha.__version__]))"
     )
@@ -288,8 +342,11 @@ async def test_clear_errors(notebook: Notebook, tmp_path: Path) -> None:
     assert code == 1
     assert "no environment 'zzzzz' that you may use in organization 'default'" in err
     saved = await create(notebook.client, pipLibraries=["yard-alpha"])
-    code, _, err = await notebook.envyard("copy-to-local", saved["shortName"])
-    assert code == 1 and "has no version you may use yet (status SAVED): build it first" in err
+    said = await notebook.fails("copy-to-local", saved["shortName"])
+    assert said == (
+        f"envyard: {saved['shortName']} has no version you may use (status SAVED): This "
+        "environment has never been built; build it first."
+    )
     for bad in ("Bad Name", "..", ".hidden", "a/b"):
         code, _, err = await notebook.envyard("copy-to-local", saved["shortName"], "--name", bad)
         assert code == 1 and "cannot be a kernel name" in err, (bad, err)
@@ -305,8 +362,8 @@ async def test_clear_errors(notebook: Notebook, tmp_path: Path) -> None:
     from jupyter_client.kernelspec import KernelSpecManager
 
     KernelSpecManager().install_kernel_spec(str(gone), "gone", user=True)
-    code, _, err = await notebook.envyard("copy-to-dataflow", "gone", "--short-name", "gone1")
-    assert code == 1 and f"interpreter {tmp_path / 'no' / 'python'} does not exist any more" in err
+    said = await notebook.fails("copy-to-dataflow", "gone", "--short-name", "gone1")
+    assert said.endswith(f"interpreter {tmp_path / 'no' / 'python'} does not exist any more")
     listing, _ = await notebook.ok("list")
     assert "[interpreter gone]" in listing
 
@@ -332,3 +389,138 @@ async def test_a_bare_python_kernel_is_the_notebook_servers_own(
     assert env["pythonVersion"] == f"{sys.version_info[0]}.{sys.version_info[1]}"
     # Its other packages came with envyard (pip's REQUESTED marker says so): none is a library.
     assert env["pipLibraries"] == []
+
+
+async def test_others_get_the_published_version(notebook: Notebook, standalone: Server) -> None:
+    """Someone else of the organization copies, activates and lists the version activation
+    gives them (the published one), not the creator's latest."""
+    env = await built(notebook, pipLibraries=["yard-alpha==1.0"])
+    await notebook.client(SUBMIT, id=env["id"])
+    await notebook.client(APPROVE, id=env["id"])
+    await notebook.client(UPDATE, id=env["id"], i={"pipLibraries": ["yard-alpha==2.0"]})
+    env, _ = await build(notebook.client, env["id"])
+    assert (env["status"], env["publishedVersion"]["number"]) == ("DRAFT", 1)
+    short = env["shortName"]
+    kim = token(standalone, "default", "kim")
+
+    name, err = await notebook.ok("copy-to-local", short, ENVYARD_TOKEN=kim)
+    assert name == f"{short}-v1" and "(the one activation gives you)" in err, err
+    assert await in_kernel(name, VERSIONS % ["yard-alpha"]) == {"yard-alpha": "1.0"}
+    mine, _ = await notebook.ok("copy-to-local", short)  # the creator's: their latest
+    assert mine == f"{short}-v2"
+    in_place, _ = await notebook.ok("activate", short, ENVYARD_TOKEN=kim)
+    assert kernel_json(notebook, in_place)["metadata"]["envyard"]["version"] == 1
+
+    def states(listing: str) -> dict[str, str]:
+        return {line.split("\t")[0]: line.split("\t")[2] for line in listing.splitlines()}
+
+    as_kim = states((await notebook.ok("list", ENVYARD_TOKEN=kim))[0])
+    assert as_kim[name] == f"envyard default/{short} v1 (copy), active"
+    assert as_kim[in_place] == f"envyard default/{short} v1 (in-place), active"
+    assert as_kim[mine] == f"envyard default/{short} v2 (copy), not active (active: v1)"
+    as_creator = states((await notebook.ok("list"))[0])
+    assert as_creator[name] == f"envyard default/{short} v1 (copy), not active (active: v2)"
+    assert as_creator[mine] == f"envyard default/{short} v2 (copy), active"
+
+
+async def test_list_matches_kernels_by_environment(notebook: Notebook, standalone: Server) -> None:
+    """A kernel is of its environment (envyard, organization, id), not of a short name."""
+    draft = await built(notebook, pipLibraries=["yard-pkg4"])
+    name, _ = await notebook.ok("copy-to-local", draft["shortName"])
+    kim = token(standalone, "default", "kim")
+    rows = (await notebook.ok("list", ENVYARD_TOKEN=kim))[0].splitlines()
+    row = next(line.split("\t")[2] for line in rows if line.startswith(f"{name}\t"))
+    assert row.endswith(", no longer visible"), row  # the creator's draft: not kim's to see
+    # The same envyard under another address: its ids are not taken for this one's.
+    other_url = notebook.env["ENVYARD_URL"].replace("127.0.0.1", "localhost")
+    rows = (await notebook.ok("list", ENVYARD_URL=other_url))[0].splitlines()
+    row = next(line.split("\t")[2] for line in rows if line.startswith(f"{name}\t"))
+    assert row.endswith(f", unknown (from another envyard, {notebook.env['ENVYARD_URL']})"), row
+    said = await notebook.fails("copy-to-local", draft["shortName"], ENVYARD_TOKEN=kim)
+    assert said == (
+        f"envyard: no environment {draft['shortName']!r} that you may use in organization 'default'"
+    )
+    # Another organization: its user neither sees the environment nor compares kernels.
+    other = token(standalone, "acme", "olga")
+    said = await notebook.fails("copy-to-local", draft["shortName"], ENVYARD_TOKEN=other)
+    assert said.endswith("that you may use in organization 'acme'")
+    rows = (await notebook.ok("list", ENVYARD_TOKEN=other))[0].splitlines()
+    row = next(line.split("\t")[2] for line in rows if line.startswith(f"{name}\t"))
+    assert row.endswith(", unknown (not your organization, acme)"), row
+    # Its version id means nothing to that organization: not compared, still copied.
+    _, err = await notebook.ok(
+        "copy-to-dataflow", name, "--short-name", "olga1", ENVYARD_TOKEN=other
+    )
+    assert f"came from {draft['shortName']} version 1 (" in err and "changed since" not in err
+
+
+async def test_one_line_errors(notebook: Notebook) -> None:
+    url = f"http://127.0.0.1:{free_port()}/graphql"
+    said = await notebook.fails("copy-to-local", "anything", ENVYARD_URL=url)
+    assert said.startswith(f"envyard: envyard at {url} is not reachable: "), said
+    _, err = await notebook.ok("list", ENVYARD_URL=url)
+    assert "is not reachable" in err
+    said = await notebook.fails("activate", "anything", ENVYARD_TOKEN="ey_not-a-real-token")
+    assert "Traceback" not in said
+
+
+# Other files for yard-alpha 1.0 and yard-beta 1.0 (a changed METADATA: other bytes, other
+# sha256) than the ones their versions recorded.
+TAMPERED = [
+    Dist("yard-alpha", "1.0", extras={"tampered": []}),
+    Dist("yard-beta", "1.0", requires=["yard-alpha>=1.0"], extras={"tampered": []}),
+]
+
+
+async def test_a_failed_copy_leaves_the_old_kernel_working(
+    notebook: Notebook, tmp_path: Path
+) -> None:
+    env = await built(notebook, pipLibraries=["yard-alpha==1.0", "yard-beta"])
+    name, _ = await notebook.ok("copy-to-local", env["shortName"])
+    before = kernel_json(notebook, name)
+    environments = tmp_path / "envyard" / "environments"
+    copies = sorted(environments.iterdir())
+    with serve_index(write_index(tmp_path / "tampered", TAMPERED, wheelhouse())) as index:
+        said = await notebook.fails(
+            "copy-to-local", env["shortName"], "--force", "--index-url", index
+        )
+        assert said.startswith(
+            "envyard: the copy failed: uv pip install failed: Hash mismatch for `yard-"
+        ), said
+        assert said.endswith(
+            f"the package index {index} serves other files than the ones the version "
+            "recorded (--no-verify-hashes takes them unchecked)"
+        ), said
+        # Not checking the hashes is asked for by name: then the other files go in.
+        await notebook.ok(
+            "copy-to-local", env["shortName"], "--name", "other", "--index-url", index,
+            "--no-verify-hashes",
+        )  # fmt: skip
+    assert kernel_json(notebook, name) == before
+    assert sorted(environments.iterdir()) == sorted(
+        [*copies, Path(kernel_json(notebook, "other")["argv"][0]).parent.parent]
+    )
+    versions = await in_kernel(name, VERSIONS % ["yard-alpha", "yard-beta"])
+    assert versions == {"yard-alpha": "1.0", "yard-beta": "1.0"}
+
+
+async def test_ipykernel_never_replaces_condas_packages(notebook: Notebook, tmp_path: Path) -> None:
+    """An index whose only ipykernel needs a newer yardc-alpha than the conda package of the
+    environment has: the copy is refused, saying so, and leaves nothing behind."""
+    env = await built(notebook, condaLibraries=["yardc-alpha==1.0"])
+    root = write_index(
+        tmp_path / "index",
+        [Dist("ipykernel", "99.0", requires=["yardc-alpha>=2"]), Dist("yardc-alpha", "2.0")],
+    )
+    environments = tmp_path / "envyard" / "environments"
+    with serve_index(root) as index:
+        said = await notebook.fails(
+            "copy-to-local", env["shortName"], "--name", "refused", "--index-url", index
+        )
+    assert said == (
+        "envyard: the copy failed: ipykernel needs yardc-alpha (conda's is 1.0) other than "
+        "conda's: refused, since it would replace conda's files (add ipykernel to the "
+        "environment's conda libraries instead)"
+    )
+    assert list(environments.iterdir()) == []
+    assert not (notebook.jupyter / "kernels" / "refused").exists()
