@@ -84,6 +84,7 @@ async def relay(lines: Iterable[str], emit: Emit, last: deque[str]) -> None:
 _UV_NOT_FOUND = re.compile(r"Because (\S+) was not found in the package registry")
 _UV_NO_VERSION = re.compile(r"Because there is no version of (\S+?)(?: and|,| we)")
 _UV_FETCH = re.compile(r"Failed to fetch: (\S+)")
+_UV_HASH = re.compile(r"Hash mismatch for `([^`]+)`")
 _PIP_NO_MATCH = re.compile(
     r"Could not find a version that satisfies the requirement (.+?) \(from versions: (.*)\)"
 )
@@ -134,6 +135,11 @@ def _cause(lines: Sequence[str], index: str) -> str | None:
         return f"no version matching {requirement} is in {index} (it has {versions})"
     if match := _PIP_CONFLICT.search(text):
         return f"the requirements conflict: {_short(match[1], 300)} cannot be installed together"
+    if match := _UV_HASH.search(text):
+        return (
+            f"{index} serves a file for {_short(match[1])} whose sha256 is not the one "
+            "recorded: the file was replaced after the version was built"
+        )
     for line in lines:
         if line.startswith("error: No solution found"):
             after = causes[lines.index(line) + 1 :]

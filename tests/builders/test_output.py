@@ -71,6 +71,16 @@ error: Request failed after 3 retries in 4.0s
   cause: client error (Connect)
   cause: tcp connect error
   cause: Connection refused (os error 111)"""
+UV_HASH_MISMATCH = """\
+Resolved 1 package in 1ms
+error: Failed to download `yard-h==1.0`
+  cause: Hash mismatch for `yard-h==1.0`
+
+         Expected:
+           sha256:0000000000000000000000000000000000000000000000000000000000000000
+
+         Computed:
+           sha256:5520112c5b64853038b2bdbaabf0d90723e5deff11a7741e5f3cd784a41a9efd"""
 PIP_NOT_FOUND = """\
 Looking in indexes: http://127.0.0.1:44135/simple/
 ERROR: Could not find a version that satisfies the requirement yard-nope (from versions: none)
@@ -97,6 +107,11 @@ ERROR: No matching distribution found for yard-alpha"""
     [
         (UV_NOT_FOUND, f"yard-nope was not found in {INDEX}"),
         (UV_NO_VERSION, f"no version matching yard-alpha==9.0 is in {INDEX}"),
+        (
+            UV_HASH_MISMATCH,
+            f"{INDEX} serves a file for yard-h==1.0 whose sha256 is not the one recorded: "
+            "the file was replaced after the version was built",
+        ),
         (
             UV_CONFLICT,
             "the requirements cannot be resolved: Because only yard-alpha<=2.0 is available "

@@ -38,6 +38,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.support.cache import private_root
 from tests.support.index import serve_directory
 
 PYTHON_VERSION = "3.11.7"
@@ -47,7 +48,7 @@ TOOL_BUILD = "h_envyard_0"
 TOOL_VERSION = "1.0"
 # The CPython that becomes the channel's `python` package: self-contained, unlike /usr's.
 SOURCE_PYTHON = Path(os.environ.get("PYENV_ROOT", "/root/.pyenv")) / "versions" / PYTHON_VERSION
-CACHE_ROOT = Path(tempfile.gettempdir())
+CACHE_ROOT = private_root()
 # The date every package carries (reproducible builds; solvers may compare timestamps).
 TIMESTAMP = "2025-01-01T00:00:00+00:00"
 

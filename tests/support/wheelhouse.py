@@ -27,6 +27,8 @@ from pathlib import Path
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from tests.support.cache import private_root
+
 # dist-info files written by the installer, and RECORD (made again) with its signatures.
 _NOT_REPACKED = {"INSTALLER", "REQUESTED", "direct_url.json", "RECORD", "RECORD.jws", "RECORD.p7s"}
 
@@ -147,7 +149,7 @@ def wheelhouse(roots: Sequence[str] = ("ipykernel",)) -> list[Path]:
     dists = closure(roots)
     key = [sys.version, Path(__file__).read_text(), *(f"{d.name}=={d.version}" for d in dists)]
     digest = hashlib.sha256("\n".join(key).encode()).hexdigest()[:16]
-    home = Path(tempfile.gettempdir()) / f"envyard-wheelhouse-{digest}"
+    home = private_root() / f"wheelhouse-{digest}"
     if not (home / ".complete").exists():
         _build(dists, home)
     return sorted(home.glob("*.whl"))
