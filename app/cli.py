@@ -1,4 +1,5 @@
-"""envyard serve | worker | user add | user token | user list | lock | kernel | export-schema."""
+"""envyard serve | worker | user add | user token | user list | lock | gc | kernel |
+export-schema."""
 
 from __future__ import annotations
 
@@ -132,6 +133,51 @@ def _lock(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _gc(args: argparse.Namespace, settings: Settings) -> int:
+    from app.services import retention
+    from app.services.runtime import make_builder
+
+    keep = args.keep if args.keep is not None else settings.keep_versions
+    if keep is None:
+        _say("envyard gc needs --keep N or ENVYARD_KEEP_VERSIONS (versions kept per environment)")
+        return 2
+    _where(settings)
+
+    async def work() -> list[retention.Archived]:
+        builder = make_builder(settings)
+        try:
+            done = await retention.collect(builder, keep, dry_run=args.dry_run)
+            if not args.dry_run:
+                for name in await builder.sweep():
+                    print(f"removed {name} (build tools of another envyard version)")
+            return done
+        finally:
+            await builder.aclose()
+
+    done = _run_with_database(settings, work)
+    verb = "would archive" if args.dry_run else "archived"
+    for item in done:
+        size = "size unknown" if item.size_bytes is None else _bytes(item.size_bytes)
+        freed = "" if item.freed is None else f", {_bytes(item.freed)} freed here"
+        print(f"{verb} {item.organization}/{item.short_name} version {item.number} ({size}{freed})")
+    total = sum(item.size_bytes or 0 for item in done)
+    freed_total = sum(item.freed or 0 for item in done)
+    summary = f"{len(done)} version{'' if len(done) == 1 else 's'} {verb}, {_bytes(total)} recorded"
+    if not args.dry_run:
+        summary += f", {_bytes(freed_total)} freed on this host"
+    print(summary + f" (keeping {keep} per environment besides active, submitted, published)")
+    return 0
+
+
+def _bytes(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GB"
+
+
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
     if not settings.redis_url:
         _say("envyard worker needs ENVYARD_REDIS_URL (the distributed mode)")
@@ -219,6 +265,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="a rattler lock file (default), pip requirements, or a conda environment file",
     )
     lock.set_defaults(run=_lock)
+
+    gc = commands.add_parser(
+        "gc",
+        help="archive old versions: remove their built files (prefixes, images), keep their "
+        "records and lock files",
+        description="Apply the retention policy to every environment: besides the active, "
+        "submitted and published versions, keep the files of the N latest successful ones. "
+        "A revert to an archived version rebuilds it from its lock file.",
+    )
+    gc.add_argument(
+        "--keep",
+        type=int,
+        default=None,
+        help="versions kept per environment (default: ENVYARD_KEEP_VERSIONS)",
+    )
+    gc.add_argument("--dry-run", action="store_true", help="only print what would be archived")
+    gc.set_defaults(run=_gc)
 
     from app.kernels.commands import add_parser as add_kernel_parser
 

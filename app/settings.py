@@ -50,6 +50,9 @@ class Settings:
     # Credentials for it; from the server's settings only, never shown in logs or errors.
     registry_username: str | None = field(default=None, repr=False)
     registry_password: str | None = field(default=None, repr=False)
+    # The retention policy: the successful versions per environment whose built files stay
+    # (besides the active, submitted and published ones); None keeps every version.
+    keep_versions: int | None = None
 
     @property
     def heartbeat_interval(self) -> float:
@@ -120,6 +123,11 @@ class Settings:
             registry=_registry(env.get("ENVYARD_REGISTRY")),
             registry_username=env.get("ENVYARD_REGISTRY_USERNAME") or None,
             registry_password=env.get("ENVYARD_REGISTRY_PASSWORD") or None,
+            keep_versions=(
+                _positive_int(env, "ENVYARD_KEEP_VERSIONS", 1)
+                if env.get("ENVYARD_KEEP_VERSIONS")
+                else None
+            ),
         )
 
 

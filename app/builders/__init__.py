@@ -31,6 +31,29 @@ class Built:
 
 
 @dataclass(frozen=True, slots=True)
+class Stored:
+    """A successful version's built files, as the retention policy names them."""
+
+    location: str
+    organization: str
+    short_name: str
+    number: int
+    size_bytes: int | None = None  # as recorded when it was built
+
+
+@dataclass(frozen=True, slots=True)
+class Exact:
+    """Exactly the packages a version recorded (its lock file's records): a restore makes a
+    new environment holding these and nothing else, without resolving anything."""
+
+    packages: Sequence[Package]  # conda ones with their build string
+
+    @property
+    def conda_specs(self) -> list[str]:
+        return [f"{p.name} {p.version} {p.build}" for p in self.packages if p.build]
+
+
+@dataclass(frozen=True, slots=True)
 class BuildRequest:
     version_id: int
     environment_id: int
@@ -45,6 +68,9 @@ class BuildRequest:
     # Which build of this version number; None when the caller does not say, and then what
     # the build leaves behind is kept while any attempt of the version is building.
     attempt: int | None = None
+    # A restore: a new environment from the base holding exactly these packages (a revert
+    # to an archived version); the libraries and `previous` are then not used.
+    exact: Exact | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +79,8 @@ class BuildResult:
     packages: list[Package] = field(default_factory=list)
     lockfile: str = ""  # a rattler lock file of exactly what was installed
     channels: list[str] = field(default_factory=list)  # the conda channels, if conda was used
+    size_bytes: int | None = None  # what this version adds on disk (or in image layers)
+    restored_from: int | None = None  # the archived version rebuilt from its lock file
 
 
 class Builder(Protocol):
@@ -68,6 +96,21 @@ class Builder(Protocol):
 
     async def discard(self, location: str) -> None:
         """Remove what a failed or deleted version left behind."""
+        ...
+
+    async def archive(self, stored: Stored) -> int | None:
+        """Remove a successful version's built files (the retention policy); the bytes it
+        freed, None when that cannot be told. Removing what is already gone is no error."""
+        ...
+
+    async def forget(self, archived: Sequence[Stored]) -> int:
+        """Remove what this host still holds of archived versions (an image pulled here, a
+        prefix left by a failed removal); returns how many things were removed."""
+        ...
+
+    async def sweep(self) -> list[str]:
+        """Remove build tooling that older envyard versions left (`envyard gc`); what it
+        removed."""
         ...
 
     async def reconcile(self, is_building: IsBuilding) -> int:

@@ -39,13 +39,23 @@ from typing import Any
 import aiodocker
 from aiodocker.exceptions import DockerError
 
-from app.builders import BuildFailed, BuildRequest, BuildResult, Built, Emit, IsBuilding
+from app.builders import (
+    BuildFailed,
+    BuildRequest,
+    BuildResult,
+    Built,
+    Emit,
+    IsBuilding,
+    Stored,
+    registry,
+)
 from app.builders.output import LineSplitter, count, relay, tail
 from app.builders.process import ChildFailed
 from app.builders.steps import Plan, Steps, Tools
 from app.builders.toolbox import CACHE_MOUNT, Toolbox
 from app.builders.toolbox import TOOLS as TOOLBOX
 from app.domain.environments import BaseEnvironment
+from app.domain.requirements import PackageManager
 from app.domain.versions import uses_conda
 from app.settings import Settings, conda_channel_url
 
@@ -204,7 +214,7 @@ class DockerBuilder:
             raise BuildFailed(f"No Docker image is configured for {name} (ENVYARD_DOCKER_IMAGES).")
         return image
 
-    def _reference(self, request: BuildRequest) -> tuple[str, str]:
+    def _reference(self, request: BuildRequest | Stored) -> tuple[str, str]:
         """The version's repository and tag (in the registry, if one is set)."""
         repo = f"envyard/{request.organization}/{request.short_name}"
         if self._settings.registry:
@@ -213,18 +223,21 @@ class DockerBuilder:
 
     async def build(self, request: BuildRequest, emit: Emit) -> BuildResult:
         docker = self._client()
-        previous = request.previous
+        exact = request.exact
+        previous = request.previous if exact is None else None
         start = previous.location if previous is not None else self._base_image(request)
         found = await self._require_image(start, emit)
         layers = len(found.get("RootFS", {}).get("Layers", []))
         repo, tag = self._reference(request)
         before = previous.packages if previous is not None else ()
+        if exact is not None:  # a restore: only the recorded packages, from the base image
+            before = [p for p in exact.packages if p.manager is PackageManager.PIP]
         # The chain of versions never breaks at overlay2's depth limit: an image that would
         # pass the bound is built from the base image again, with the previous packages.
         rebase = previous is not None and layers >= self._settings.max_image_layers
         if rebase:
             start = self._base_image(request)
-            await self._require_image(start, emit)
+            found = await self._require_image(start, emit)
             await emit(
                 f"Version {request.number - 1}'s image has {layers} layers (the bound is "
                 f"ENVYARD_MAX_IMAGE_LAYERS={self._settings.max_image_layers}): building version "
@@ -234,6 +247,8 @@ class DockerBuilder:
         await emit(f"Starting from image {start}")
         in_place = previous is not None and not rebase
         conda, conda_before = uses_conda(request.conda_requirements, before), uses_conda((), before)
+        if exact is not None:
+            conda, conda_before = bool(exact.conda_specs), False
         plan = Plan(
             prefix=CONDA if conda else VENV,
             channels=[conda_channel_url(c) for c in self._settings.conda_channels] if conda else [],
@@ -269,7 +284,11 @@ class DockerBuilder:
                 await self._copy_conda_records(previous.location, container)
             await container.start()
             host = ContainerHost(container, self._build_env())
-            result = await Steps(self._settings, host, TOOLS, emit).make(request, plan)
+            steps = Steps(self._settings, host, TOOLS, emit)
+            if exact is not None:
+                result = await steps.restore(request, plan, exact)
+            else:
+                result = await steps.make(request, plan)
             # The build's own files go; so does a venv that a conda prefix replaced.
             replaced = [VENV] if in_place and conda and not conda_before else []
             await host.output(["rm", "-rf", WORK, *replaced])
@@ -296,11 +315,14 @@ class DockerBuilder:
                     "Labels": {ROLE: "image"},
                 },
             )
+            image = await docker.images.inspect(committed["Id"])
+            added = max(int(image.get("Size", 0)) - int(found.get("Size", 0)), 0)
             await emit(
                 f"Image {repo}:{tag} ({committed.get('Id', '')[:19]}) holds "
-                f"{count(len(result.packages), 'package')}"
+                f"{count(len(result.packages), 'package')}; its layer adds {added} bytes"
             )
-            return replace(result, location=await self._publish(repo, tag, emit))
+            location = await self._publish(repo, tag, emit)
+            return replace(result, location=location, size_bytes=added)
         finally:
             await self._remove(container)
 
@@ -374,6 +396,9 @@ class DockerBuilder:
                 log.warning("could not remove build container %s: %s", container.id, exc)
             return False
         return True
+
+    async def sweep(self) -> list[str]:
+        return await self._toolbox.prune(self._client())
 
     async def reconcile(self, is_building: IsBuilding) -> int:
         """Remove this deployment's build containers whose attempt is no longer building,
@@ -487,7 +512,49 @@ class DockerBuilder:
         await self._client().images.tag(target.location, repo, tag=tag)
         await emit(f"Tagged {target.location} as {repo}:{tag}, without reinstalling")
         location = await self._publish(repo, tag, emit)
-        return BuildResult(location=location, packages=list(target.packages))
+        # Another name for the same image: no bytes added.
+        return BuildResult(location=location, packages=list(target.packages), size_bytes=0)
 
     async def discard(self, location: str) -> None:
         """Failed versions are never tagged; nothing to remove."""
+
+    async def archive(self, stored: Stored) -> int | None:
+        """Untag the version's image on this engine (its layers go with it unless a later
+        version's image is built on them) and delete its manifest from the registry when
+        the location is a digest there (the registry frees the blobs at its own garbage
+        collection). The bytes freed on this engine."""
+        repo, tag = self._reference(stored)
+        freed = await self._untag(f"{repo}:{tag}", stored.size_bytes)
+        if self._settings.registry and "@sha256:" in stored.location:
+            await registry.delete_manifest(self._settings, stored.location)
+        return freed
+
+    async def _untag(self, reference: str, size: int | None) -> int:
+        try:
+            answer = await self._client().images.delete(reference)
+        except DockerError as exc:
+            if exc.status == 404:
+                return 0
+            if exc.status == 409:  # a container runs it (a notebook, say): kept for now
+                log.warning("image %s is in use; not removed: %s", reference, exc.message)
+                return 0
+            raise
+        deleted = any("Deleted" in entry for entry in answer or [])
+        return (size or 0) if deleted else 0
+
+    async def forget(self, archived: Sequence[Stored]) -> int:
+        """Untag this engine's copies of archived versions' images (pulled here, say)."""
+        wanted = {":".join(self._reference(s)) for s in archived}
+        wanted |= {s.location for s in archived if "@sha256:" in s.location}
+        images = await self._client().images.list(
+            filters={"label": [f"{DEPLOYMENT}={self._settings.queue_name}"]}
+        )
+        held = {
+            reference
+            for image in images
+            for reference in [*(image.get("RepoTags") or []), *(image.get("RepoDigests") or [])]
+        }
+        found = held & wanted
+        for reference in sorted(found):
+            await self._untag(reference, None)
+        return len(found)

@@ -10,15 +10,26 @@ import sys
 import tempfile
 from collections import deque
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from uv import find_uv_bin
 
-from app.builders import BuildFailed, BuildRequest, BuildResult, Built, Emit, IsBuilding, inventory
+from app.builders import (
+    BuildFailed,
+    BuildRequest,
+    BuildResult,
+    Built,
+    Emit,
+    IsBuilding,
+    Stored,
+    inventory,
+)
 from app.builders.output import LineSplitter, count, relay, tail
 from app.builders.process import run_child
 from app.builders.steps import Plan, Steps, Tools
 from app.domain.environments import BaseEnvironment
+from app.domain.requirements import PackageManager
 from app.domain.versions import uses_conda
 from app.settings import Settings, conda_channel_url
 
@@ -64,11 +75,18 @@ class LocalBuilder:
         if target.exists():  # left by an earlier failed attempt at this version number
             await asyncio.to_thread(shutil.rmtree, target)
         target.parent.mkdir(parents=True, exist_ok=True)
-        previous = request.previous
+        exact = request.exact
+        previous = request.previous if exact is None else None
         before = previous.packages if previous is not None else ()
+        if exact is not None:  # a restore: only the recorded packages, from nothing
+            before = [p for p in exact.packages if p.manager is PackageManager.PIP]
         # A conda environment is a prefix whose Python comes from the solve; the others stay
         # uv virtualenvs. Each version is a new one, starting from version N's packages.
-        conda = uses_conda(request.conda_requirements, before)
+        conda = (
+            bool(exact.conda_specs)
+            if exact is not None
+            else uses_conda(request.conda_requirements, before)
+        )
         plan = Plan(
             prefix=str(target),
             channels=[conda_channel_url(c) for c in self._settings.conda_channels] if conda else [],
@@ -84,7 +102,12 @@ class LocalBuilder:
         meta = target / ".envyard"  # the build's own files, kept beside the environment
         with tempfile.TemporaryDirectory(prefix="envyard-build-") as workdir:
             host = LocalHost(self._env(), workdir)
-            result = await Steps(self._settings, host, self._tools(meta), emit).make(request, plan)
+            steps = Steps(self._settings, host, self._tools(meta), emit)
+            if exact is not None:
+                result = await steps.restore(request, plan, exact)
+            else:
+                result = await steps.make(request, plan)
+        result = replace(result, size_bytes=await asyncio.to_thread(disk_bytes, target))
         await emit(
             f"Environment ready: {count(len(result.packages), 'package')} installed at "
             f"{result.location}"
@@ -112,12 +135,39 @@ class LocalBuilder:
         await emit(
             f"Environment ready: {count(len(packages), 'package')}, as in the version reverted to"
         )
-        return BuildResult(location=str(python), packages=list(target.packages))
+        # The same prefix as the version reverted to: nothing added on disk.
+        return BuildResult(location=str(python), packages=list(target.packages), size_bytes=0)
 
     async def discard(self, location: str) -> None:
-        env_dir = Path(location).parent.parent
-        if env_dir.is_relative_to(self._settings.envs_dir) and env_dir.exists():
+        env_dir = self._owned(location)
+        if env_dir is not None and env_dir.exists():
             await asyncio.to_thread(shutil.rmtree, env_dir, True)
+
+    def _owned(self, location: str) -> Path | None:
+        """The environment directory of a version's python, when this builder made it."""
+        env_dir = Path(location).parent.parent
+        return env_dir if env_dir.is_relative_to(self._settings.envs_dir) else None
+
+    async def archive(self, stored: Stored) -> int | None:
+        env_dir = self._owned(stored.location)
+        if env_dir is None or not env_dir.exists():
+            return 0
+        size = await asyncio.to_thread(disk_bytes, env_dir)
+        await asyncio.to_thread(shutil.rmtree, env_dir)
+        return size
+
+    async def forget(self, archived: Sequence[Stored]) -> int:
+        removed = 0
+        for stored in archived:
+            env_dir = self._owned(stored.location)
+            if env_dir is not None and env_dir.exists():
+                await asyncio.to_thread(shutil.rmtree, env_dir, True)
+                removed += 1
+        return removed
+
+    async def sweep(self) -> list[str]:
+        """The tools are envyard's own environment: nothing of older versions to remove."""
+        return []
 
     async def reconcile(self, is_building: IsBuilding) -> int:
         """A killed build's directory is replaced by the next build of that version."""
@@ -186,6 +236,22 @@ class LocalHost:
 
     async def get(self, path: str) -> str:
         return await asyncio.to_thread(Path(path).read_text)
+
+
+def disk_bytes(root: Path) -> int:
+    """The bytes of the files under `root`, each file counted once (hard links)."""
+    seen: set[tuple[int, int]] = set()
+    total = 0
+    for directory, _, names in os.walk(root):
+        for name in names:
+            try:
+                info = os.lstat(os.path.join(directory, name))
+            except OSError:
+                continue
+            if (info.st_dev, info.st_ino) not in seen:
+                seen.add((info.st_dev, info.st_ino))
+                total += info.st_size
+    return total
 
 
 async def _capture(command: list[str], env: dict[str, str] | None = None) -> str:

@@ -54,3 +54,20 @@ async def write_lock(
         await asyncio.to_thread(path.write_text, json.dumps(request))
         await run_child([sys.executable, "-m", "app.builders.conda_runner", str(path)], cwd=work)
         return await asyncio.to_thread(result.read_text)
+
+
+async def read_lock(text: str) -> dict[str, Any]:
+    """A lock file's packages, read by rattler on this host: `channels`, `conda` (name,
+    version, build, url each) and `pypi` (name, version, url each). ChildFailed when the
+    file cannot be read."""
+    with tempfile.TemporaryDirectory(prefix="envyard-lock-") as work:
+        path, request = Path(work) / "envyard.lock", Path(work) / "read.json"
+        await asyncio.to_thread(path.write_text, text)
+        await asyncio.to_thread(
+            request.write_text, json.dumps({"action": "read", "lock": str(path)})
+        )
+        out = await run_child(
+            [sys.executable, "-m", "app.builders.conda_runner", str(request)], cwd=work
+        )
+    found: dict[str, Any] = json.loads(out.decode().strip().splitlines()[-1])
+    return found

@@ -18,12 +18,12 @@ import json
 import tomllib
 from collections import deque
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from packaging.utils import canonicalize_name
 
-from app.builders import BuildFailed, BuildRequest, BuildResult, Emit, inventory
+from app.builders import BuildFailed, BuildRequest, BuildResult, Emit, Exact, inventory
 from app.builders.lock import lock_request
 from app.builders.output import count, explain_failure
 from app.builders.process import ChildFailed
@@ -153,6 +153,32 @@ class Steps:
             await emit(f"No lock file written ({exc}); it is made when first asked for")
             lockfile = ""
         return BuildResult(python, packages, lockfile=lockfile, channels=list(plan.channels))
+
+    async def restore(self, request: BuildRequest, plan: Plan, exact: Exact) -> BuildResult:
+        """A new environment holding exactly `exact` (a plan whose pins are its pip packages):
+        conda records solved by name, version and build, pip packages without dependencies;
+        BuildFailed when the result is not what was recorded."""
+        await self._emit(
+            f"Rebuilding exactly the {count(len(exact.packages), 'package')} of the version's "
+            "lock file"
+        )
+        exact_request = replace(
+            request, conda_requirements=exact.conda_specs, pip_requirements=(), previous=None
+        )
+        result = await self.make(exact_request, plan)
+        have = {p.key: p.version for p in result.packages}
+        want = {p.key: p.version for p in exact.packages}
+        if have != want:
+            differences = sorted(
+                f"{name} {want.get((manager, name), 'absent')} recorded, "
+                f"{have.get((manager, name), 'absent')} rebuilt"
+                for manager, name in {*have, *want}
+                if have.get((manager, name)) != want.get((manager, name))
+            )
+            raise BuildFailed(
+                "The rebuilt environment differs from the lock file: " + "; ".join(differences)
+            )
+        return result
 
     @staticmethod
     def _refuse_overlaps(conda_owned: Sequence[Package], packages: Sequence[Package]) -> None:

@@ -13,7 +13,7 @@ directory of the volume and renames it to `tools` at the end, and a worker that 
 race deletes its copy. The copy runs in a container of the operator's base image, never of
 a user's image (user code must never run while the volume is writable). A filler killed
 mid-copy leaves a directory that a later filler removes after an hour (a new uv or
-py-rattler makes a new volume; old ones are not pruned yet).
+py-rattler makes a new volume; `envyard gc` removes the old ones no container uses).
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from typing import Any, Final
 
 import aiodocker
 from aiodocker.exceptions import DockerError
+from aiodocker.volumes import DockerVolume
 from uv import find_uv_bin
 
 from app.builders import BuildFailed
@@ -194,6 +195,24 @@ class Toolbox:
             # Shielded: a cancelled build still removes its filler.
             with contextlib.suppress(DockerError):
                 await asyncio.shield(container.delete(force=True))
+
+    async def prune(self, docker: aiodocker.Docker) -> list[str]:
+        """Remove the tools volumes of other tool versions (an older uv, py-rattler or
+        runner) that no container uses; their names."""
+        found = await docker.volumes.list(filters={"name": "envyard-tools-"})
+        removed = []
+        for volume in found.get("Volumes") or []:
+            name = volume["Name"]
+            if not name.startswith("envyard-tools-") or name == self.volume:
+                continue
+            try:
+                await DockerVolume(docker, name).delete()
+            except DockerError as exc:
+                if exc.status not in (404, 409):  # 409: in use (an older worker runs)
+                    raise
+                continue
+            removed.append(name)
+        return removed
 
     async def _filled(self, container: Any) -> bool:
         try:

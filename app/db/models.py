@@ -5,7 +5,7 @@ from __future__ import annotations
 from tortoise import fields
 from tortoise.models import Model
 
-from app.domain.statuses import EnvironmentStatus, VersionStatus
+from app.domain.statuses import EnvironmentStatus, EventKind, VersionStatus
 
 
 class Organization(Model):
@@ -85,6 +85,10 @@ class Version(Model):
     # from (none for a pip-only version); null for versions built before lock files.
     lockfile = fields.TextField(null=True)
     channels: fields.Field[list[str] | None] = fields.JSONField(null=True)
+    # The retention policy removed its built files (prefix, image); a revert to it rebuilds
+    # it from the lock file. The bytes its files add (disk, or its own image layers).
+    archived = fields.BooleanField(default=False, db_default=False)
+    size_bytes = fields.BigIntField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     started_at = fields.DatetimeField(null=True)
     # Written by the running build every few seconds; a stale one means its worker died.
@@ -95,3 +99,26 @@ class Version(Model):
         table = "version"
         unique_together = (("environment", "number"),)
         ordering = ["number"]
+
+
+class Event(Model):
+    """One change of an environment, written in the transaction that made it."""
+
+    id = fields.IntField(primary_key=True)
+    environment: fields.ForeignKeyRelation[Environment] = fields.ForeignKeyField(
+        "models.Environment", related_name="events", on_delete=fields.CASCADE
+    )
+    environment_id: int
+    at = fields.DatetimeField()
+    kind = fields.CharEnumField(EventKind, max_length=20)
+    # Null when the system did it (a worker, the retention policy).
+    actor: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="events", null=True, on_delete=fields.SET_NULL
+    )
+    actor_id: int | None
+    version_number = fields.IntField(null=True)
+    note = fields.TextField(null=True)
+
+    class Meta:
+        table = "event"
+        ordering = ["id"]

@@ -29,6 +29,25 @@ class VersionStatus(StrEnum):
         return self in (VersionStatus.SUCCEEDED, VersionStatus.FAILED)
 
 
+class EventKind(StrEnum):
+    """What changed in an environment (the contract's EventKind)."""
+
+    CREATED = "CREATED"
+    UPDATED = "UPDATED"
+    BUILD_QUEUED = "BUILD_QUEUED"
+    BUILD_SUCCEEDED = "BUILD_SUCCEEDED"
+    BUILD_FAILED = "BUILD_FAILED"
+    BUILD_CANCELLED = "BUILD_CANCELLED"
+    REVERTED = "REVERTED"
+    SUBMITTED = "SUBMITTED"
+    APPROVED = "APPROVED"
+    REJECTED = "REJECTED"
+    DEPRECATED = "DEPRECATED"
+    ACTIVATED = "ACTIVATED"
+    ARCHIVED = "ARCHIVED"  # a version's built files were removed by the retention policy
+    RESTORED = "RESTORED"  # an archived version was rebuilt from its lock file
+
+
 # A version in one of these has a build that may still end: it can be cancelled or failed
 # from outside (a dead worker, a restart).
 RUNNING_VERSION = (VersionStatus.QUEUED, VersionStatus.BUILDING)

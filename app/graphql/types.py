@@ -82,6 +82,14 @@ class Version:
     reverted_from: int | None = strawberry.field(
         description="The version number this version reverts to, when it is a revert."
     )
+    archived: bool = strawberry.field(
+        description="The retention policy removed this version's built files; a revert to "
+        "it rebuilds it from its lock file."
+    )
+    size_bytes: float | None = strawberry.field(
+        description="The bytes this version adds on its builder's disk (a local prefix) or "
+        "in image layers (Docker); 0 for a revert reusing what was built; null when unknown."
+    )
     model: strawberry.Private[models.Version]
 
     @strawberry.field(description="The whole build log so far.")
@@ -119,6 +127,8 @@ class Version:
             finished_at=version.finished_at,
             started_at=version.started_at,
             reverted_from=version.reverted_from,
+            archived=version.archived,
+            size_bytes=None if version.size_bytes is None else float(version.size_bytes),
             model=version,
         )
 

@@ -21,7 +21,7 @@ from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from app.builders import BuildFailed, BuildRequest, BuildResult, Built
-from app.db.models import Environment, User, Version
+from app.db.models import Environment, Event, User, Version
 from app.db.queries import append_log
 from app.domain import access
 from app.domain.errors import InvalidState
@@ -30,11 +30,13 @@ from app.domain.statuses import (
     RUNNING_VERSION,
     Action,
     EnvironmentStatus,
+    EventKind,
     VersionStatus,
     check_cancellable,
     transition,
 )
 from app.logbus import log_key
+from app.services import retention
 from app.services.environments import actor, facts, get_version, now, packages_of
 from app.services.runtime import Runtime
 
@@ -44,6 +46,9 @@ T = TypeVar("T")
 # How often a running build's new log lines are written to the database: a crash (a killed
 # server or worker) loses at most this much of the log.
 LOG_STORE_INTERVAL = 0.5
+# How often a building process removes its host's copies of archived versions (an image
+# another worker's engine built, pulled here).
+FORGET_INTERVAL = 60.0
 
 
 async def _request(version: Version, env: Environment) -> BuildRequest:
@@ -116,11 +121,32 @@ async def _execute(rt: Runtime, version: Version, env: Environment, out: _Log) -
             return await rt.builder.build(request, out.emit)
         target = await Version.get(environment_id=env.id, number=version.reverted_from)
         await out.emit(f"Reverting to version {target.number}")
-        result = await rt.builder.revert(
-            request, Built(target.location or "", packages_of(target)), out.emit
-        )
+        if target.archived:
+            result = await _restore(rt, request, target, out)
+        else:
+            try:
+                result = await rt.builder.revert(
+                    request, Built(target.location or "", packages_of(target)), out.emit
+                )
+            except BuildFailed:
+                # Its files went meanwhile (archived after this revert read it)?
+                target = await Version.get(id=target.id)
+                if not target.archived:
+                    raise
+                result = await _restore(rt, request, target, out)
         # The same installed set: the same lock file.
         return replace(result, lockfile=target.lockfile or "", channels=target.channels or [])
+
+
+async def _restore(rt: Runtime, request: BuildRequest, target: Version, out: _Log) -> BuildResult:
+    """A revert to an archived version: its packages rebuilt exactly from its lock file."""
+    await out.emit(
+        f"Version {target.number} is archived (the retention policy removed its files): "
+        "rebuilding it from its lock file"
+    )
+    exact = await retention.exact_packages(target)
+    result = await rt.builder.build(replace(request, exact=exact), out.emit)
+    return replace(result, restored_from=target.number)
 
 
 async def _retrying(
@@ -208,6 +234,8 @@ async def run_build(rt: Runtime, version_id: int, attempt: int) -> None:
         log.exception("build of version %s failed unexpectedly", version_id)
         failure = f"internal error ({type(exc).__name__}: {exc})"
     await _finish(rt, version, out, result, failure)
+    if result is not None:
+        await retention.after_build(rt, version.environment_id)
 
 
 async def _stop(*tasks: asyncio.Task[Any]) -> None:
@@ -247,6 +275,8 @@ async def _finish(
                 if result is not None
                 else [],
                 location=result.location if result is not None else None,
+                size_bytes=result.size_bytes if result is not None else None,
+                archived=False,
                 lockfile=result.lockfile if result is not None else None,
                 channels=result.channels if result is not None else None,
                 log="\n".join(out.lines),
@@ -254,6 +284,14 @@ async def _finish(
             )
             if updated:
                 await _environment_after_build(version.environment_id, action)
+            if updated and result is not None and result.restored_from is not None:
+                await Event.create(
+                    environment_id=version.environment_id,
+                    at=now(),
+                    kind=EventKind.RESTORED,
+                    version_number=version.number,
+                    note=f"version {result.restored_from} rebuilt from its lock file",
+                )
 
     # Until the stale bound, nobody else decides this build's fate: keep trying to record it
     # (a process shutting down gives it a few seconds).
@@ -374,8 +412,15 @@ async def watch_leftovers(rt: Runtime) -> None:
     this loop is for builds whose process was killed (it finds them once the watchdog has
     failed them), on any process sharing the build's Docker engine.
     """
+    forgotten = float("-inf")
     while True:
         await reconcile_once(rt)
+        if time.monotonic() - forgotten >= FORGET_INTERVAL:
+            forgotten = time.monotonic()
+            try:
+                await retention.forget_archived(rt.builder)
+            except Exception as exc:
+                log.warning("removing the copies of archived versions failed (%s)", exc)
         await asyncio.sleep(rt.settings.heartbeat_interval)
 
 

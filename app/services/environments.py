@@ -394,4 +394,12 @@ async def activate_environment(user: User, env_id: str) -> tuple[Environment, Ve
     else:
         assert active is not None  # activation_source refuses an environment with no success
         number = active.number
-    return env, next(v for v in versions if v.number == number)
+    chosen = next(v for v in versions if v.number == number)
+    if chosen.archived:
+        # The retention policy never archives the active, submitted or published version,
+        # so only a database edited by hand gets here.
+        raise InvalidState(
+            f"Version {chosen.number}'s built files were removed (archived): revert to it to "
+            "rebuild it from its lock file."
+        )
+    return env, chosen

@@ -12,6 +12,7 @@ from typing import Any
 import aiodocker
 import pytest
 from aiodocker.exceptions import DockerError
+from aiodocker.volumes import DockerVolume
 
 from app.builders.toolbox import TOOLS, TOOLS_MOUNT, Toolbox
 from tests.support.docker import BASE_IMAGE, require_docker
@@ -101,3 +102,28 @@ async def test_racing_workers_fill_the_volume_once_and_a_removed_one_is_refilled
             await container.delete(force=True)
         with contextlib.suppress(DockerError):
             await (await docker.volumes.get(first.volume)).delete()
+
+
+async def test_prune_removes_other_tool_versions_unless_in_use(docker: aiodocker.Docker) -> None:
+    current = Toolbox(LABELS)  # this envyard's tools: the volume the other tests use
+    old, busy = (f"envyard-tools-old-{uuid.uuid4().hex[:8]}" for _ in range(2))
+    other = f"envyard-cache-{uuid.uuid4().hex[:8]}"
+    for name in (current.volume, old, busy, other):
+        await docker.volumes.create({"Name": name})
+    user = await docker.containers.create(
+        {
+            "Image": BASE_IMAGE,
+            "Cmd": ["true"],
+            "HostConfig": {"Mounts": [{"Type": "volume", "Source": busy, "Target": "/mnt"}]},
+        }
+    )
+    try:
+        removed = await current.prune(docker)
+        assert old in removed and busy not in removed and current.volume not in removed
+        names = {v["Name"] for v in (await docker.volumes.list())["Volumes"] or []}
+        assert {current.volume, busy, other} <= names and old not in names
+    finally:
+        await user.delete(force=True)
+        for name in (busy, other):
+            with contextlib.suppress(DockerError):
+                await DockerVolume(docker, name).delete()

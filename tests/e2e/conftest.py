@@ -7,15 +7,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import pytest
 
 from tests.support.client import Client
-from tests.support.docker import BASE_IMAGE, require_docker
+from tests.support.docker import BASE_IMAGE, in_thread, require_docker
 from tests.support.server import (
     Server,
     base_env,
@@ -27,11 +25,6 @@ from tests.support.server import (
 )
 
 pytestmark = pytest.mark.e2e
-
-
-def _in_thread(coroutine_function) -> None:  # type: ignore[no-untyped-def]
-    with ThreadPoolExecutor(1) as pool:
-        pool.submit(asyncio.run, coroutine_function()).result()
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgres", "distributed"])
@@ -48,7 +41,7 @@ def server(
             with run_server(base_env(data_dir, url, index_url, conda_channel_url)) as running:
                 yield running
         return
-    _in_thread(require_docker)
+    in_thread(require_docker)
     for url in database_url("postgres", data_dir):
         env = distributed_env(base_env(data_dir, url, index_url, conda_channel_url), BASE_IMAGE)
         with run_server(env) as api, run_server(env) as peer:

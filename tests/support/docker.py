@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import aiodocker
 import httpx
@@ -39,6 +42,16 @@ async def require_two_hosts() -> None:
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
+
+
+def in_thread(check: Callable[[], Awaitable[None]]) -> None:
+    """Run `check` (require_docker, require_two_hosts) from a synchronous fixture."""
+
+    async def run() -> None:
+        await check()
+
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, run()).result()
 
 
 async def run_in_image(image: str, *command: str, url: str | None = None) -> str:
