@@ -26,7 +26,7 @@ from app.builders import (
     inventory,
 )
 from app.builders.output import LineSplitter, count, relay, tail
-from app.builders.process import run_child
+from app.builders.process import die_with_parent, run_child
 from app.builders.steps import Plan, Steps, Tools
 from app.domain.environments import BaseEnvironment
 from app.domain.requirements import PackageManager
@@ -209,6 +209,7 @@ class LocalHost:
             stderr=asyncio.subprocess.STDOUT,
             env=self._env,
             cwd=self._cwd,
+            preexec_fn=die_with_parent,
         )
         last = tail()
         try:

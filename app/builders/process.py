@@ -3,8 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import signal
+import sys
 
 from app.builders import BuildFailed
+
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """In a child before it runs (preexec_fn): the kernel kills it when this process dies.
+
+    A killed server or worker must not leave an installer running: it would go on writing
+    into a prefix that the next attempt at the same version has just cleared.
+    """
+    if sys.platform == "linux":
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 class ChildFailed(BuildFailed):
@@ -28,6 +43,7 @@ async def run_child(
         stderr=asyncio.subprocess.STDOUT,
         cwd=cwd,
         env=env,
+        preexec_fn=die_with_parent,
     )
     try:
         out, _ = await proc.communicate(data or None)

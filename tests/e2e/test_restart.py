@@ -71,7 +71,7 @@ async def test_build_interrupted_by_a_killed_server(backend, tmp_path, index_url
             # The environment can be built again; the failed number is reused.
             await client(BUILD, id=env["id"])
             env = await wait_built(client, env["id"])
-            assert env["status"] == "DRAFT"
+            assert env["status"] == "DRAFT", env["versions"][-1]["log"]
             assert [(v["number"], v["status"]) for v in env["versions"]] == [(1, "SUCCEEDED")]
             await client.aclose()
 
