@@ -135,7 +135,7 @@ def _lock(args: argparse.Namespace, settings: Settings) -> int:
 
 def _gc(args: argparse.Namespace, settings: Settings) -> int:
     from app.services import retention
-    from app.services.runtime import make_builder
+    from app.services.runtime import make_builder, make_event_bus
 
     keep = args.keep if args.keep is not None else settings.keep_versions
     if keep is None:
@@ -145,13 +145,17 @@ def _gc(args: argparse.Namespace, settings: Settings) -> int:
 
     async def work() -> list[retention.Archived]:
         builder = make_builder(settings)
+        # Distributed: dashboards see the ARCHIVED events live (standalone: in the timeline).
+        bus = make_event_bus(settings) if settings.redis_url else None
         try:
-            done = await retention.collect(builder, keep, dry_run=args.dry_run)
+            done = await retention.collect(builder, keep, dry_run=args.dry_run, bus=bus)
             if not args.dry_run:
                 for name in await builder.sweep():
                     print(f"removed {name} (build tools of another envyard version)")
             return done
         finally:
+            if bus is not None:
+                await bus.aclose()
             await builder.aclose()
 
     done = _run_with_database(settings, work)

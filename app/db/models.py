@@ -55,6 +55,8 @@ class Environment(Model):
     # Version numbers, not foreign keys: successful versions keep their number for good.
     submitted_number = fields.IntField(null=True)
     published_number = fields.IntField(null=True)
+    # When an admin last approved a version (deprecation candidates count from it).
+    published_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 
@@ -122,3 +124,47 @@ class Event(Model):
     class Meta:
         table = "event"
         ordering = ["id"]
+        indexes = (("environment_id", "kind"),)
+
+
+class Installed(Model):
+    """One installed package of a successful version, for searches by package: the same
+    rows as Version.packages, canonical names, one index away."""
+
+    id = fields.IntField(primary_key=True)
+    version: fields.ForeignKeyRelation[Version] = fields.ForeignKeyField(
+        "models.Version", related_name="installed", on_delete=fields.CASCADE
+    )
+    version_id: int
+    environment: fields.ForeignKeyRelation[Environment] = fields.ForeignKeyField(
+        "models.Environment", related_name="installed", on_delete=fields.CASCADE
+    )
+    environment_id: int
+    manager = fields.CharField(max_length=5)
+    name = fields.CharField(max_length=200)  # canonical (PEP 503)
+    version_text = fields.CharField(max_length=200)
+    # Whether the version is its environment's active one (latest successful).
+    active = fields.BooleanField(default=False, db_default=False)
+
+    class Meta:
+        table = "installed_package"
+        indexes = (("name", "active"), ("environment_id", "active"), ("version_id",))
+
+
+class Policy(Model):
+    """An organization's package policy, set by its admins."""
+
+    id = fields.IntField(primary_key=True)
+    organization: fields.OneToOneRelation[Organization] = fields.OneToOneField(
+        "models.Organization", related_name="policy", on_delete=fields.CASCADE
+    )
+    organization_id: int
+    blocked_packages: fields.Field[list[str]] = fields.JSONField(default=list)
+    updated_at = fields.DatetimeField(null=True)
+    updated_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="policies", null=True, on_delete=fields.SET_NULL
+    )
+    updated_by_id: int | None
+
+    class Meta:
+        table = "policy"

@@ -51,9 +51,9 @@ def require_reviewer(actor: Actor, env: EnvironmentFacts, doing: str) -> None:
         raise Forbidden(f"Only an admin of the organization can {doing} an environment.")
 
 
-def require_admin(actor: Actor) -> None:
+def require_admin(actor: Actor, doing: str = "list environments waiting for approval") -> None:
     if not actor.is_admin:
-        raise Forbidden("Only admins can list environments waiting for approval.")
+        raise Forbidden(f"Only admins can {doing}.")
 
 
 # Which version an activation uses.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -31,6 +31,14 @@ class Package:
     @property
     def key(self) -> tuple[PackageManager, str]:
         return self.manager, canonicalize_name(self.name)
+
+
+def recorded_packages(records: Iterable[Mapping[str, str]]) -> list[Package]:
+    """Packages as a version records them (Version.packages)."""
+    return [
+        Package(r["name"], r["version"], PackageManager(r["manager"]), r.get("build", ""))
+        for r in records
+    ]
 
 
 def uses_conda(conda_libraries: Sequence[str], previous: Iterable[Package]) -> bool:

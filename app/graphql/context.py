@@ -12,9 +12,12 @@ from starlette.websockets import WebSocket
 from strawberry.dataloader import DataLoader
 from strawberry.types import Info as StrawberryInfo
 
+from app.db import models
 from app.db.models import User, Version
 from app.domain.errors import Unauthenticated
-from app.services import logs
+from app.domain.governance import Violation
+from app.services import events, logs, policies
+from app.services.environments import with_details
 from app.services.runtime import Runtime
 from app.services.users import authenticate, bearer_token
 
@@ -29,9 +32,21 @@ class Context:
     # Batches the `log` fields of one response into one query. Not a cache: a WebSocket
     # context lives as long as its connection, and a log changes while it builds.
     log_loader: DataLoader[Version, str] = field(init=False, repr=False)
+    # The same for the other per-row fields a listing may select: one query per field and
+    # response, whatever the number of rows.
+    environment_loader: DataLoader[int, models.Environment] = field(init=False, repr=False)
+    user_loader: DataLoader[int, User | None] = field(init=False, repr=False)
+    usage_loader: DataLoader[int, events.Usage] = field(init=False, repr=False)
+    events_loader: DataLoader[int, list[models.Event]] = field(init=False, repr=False)
+    violations_loader: DataLoader[Version, list[Violation]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.log_loader = DataLoader(partial(logs.current_logs, self.runtime), cache=False)
+        self.environment_loader = DataLoader(_environments, cache=False)
+        self.user_loader = DataLoader(_users, cache=False)
+        self.usage_loader = DataLoader(events.usage, cache=False)
+        self.events_loader = DataLoader(events.of_environments, cache=False)
+        self.violations_loader = DataLoader(policies.violations_for, cache=False)
 
     def _authorization(self) -> str | None:
         if isinstance(self.request, WebSocket):
@@ -53,6 +68,17 @@ class Context:
             if self._user is None:
                 raise Unauthenticated("This API token is not valid.")
         return self._user
+
+
+async def _environments(ids: list[int]) -> list[models.Environment]:
+    """Environments by id with their details (callers checked that they may be seen)."""
+    found = {e.id: e for e in await with_details(models.Environment.filter(id__in=ids))}
+    return [found[i] for i in ids]
+
+
+async def _users(ids: list[int]) -> list[User | None]:
+    found = {u.id: u for u in await User.filter(id__in=ids)}
+    return [found.get(i) for i in ids]
 
 
 Info: TypeAlias = StrawberryInfo[Context, None]

@@ -10,7 +10,8 @@ from graphql import GraphQLError
 from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter
 from strawberry.types.execution import ExecutionContext
 
-from app.domain.errors import BadUserInput
+from app.domain.errors import BadUserInput, InvalidState
+from app.eventbus import Lagging
 from app.graphql.context import Info
 from app.graphql.errors import code_in_place, stream_failure
 from app.graphql.limits import RequestGuard
@@ -18,15 +19,23 @@ from app.graphql.types import (
     Activation,
     BaseEnvironment,
     Environment,
+    EnvironmentConnection,
+    EnvironmentEdge,
+    EnvironmentEvent,
+    EnvironmentFilter,
     EnvironmentInput,
     EnvironmentUpdate,
     LibraryChange,
     LibraryDiff,
     LogLine,
+    PageInfo,
+    Policy,
+    PolicyInput,
+    PublishedComparison,
     User,
     Version,
 )
-from app.services import builds, logs
+from app.services import builds, events, governance, logs, policies
 from app.services import environments as envs
 
 
@@ -74,6 +83,90 @@ class Query:
         changes = await envs.library_diff(user, from_version, to_version)
         return LibraryDiff(changes=[LibraryChange.of(c) for c in changes])
 
+    @strawberry.field(
+        description="Environments the caller may see, filtered, by short name, a page at a "
+        "time (first: 1 to 100; after: a cursor from a previous page)."
+    )
+    async def search_environments(
+        self,
+        info: Info,
+        filter: EnvironmentFilter | None = None,
+        first: int = 50,
+        after: str | None = None,
+    ) -> EnvironmentConnection:
+        user = await info.context.user()
+        where = governance.SearchFilter()
+        if filter is not None:
+            where = governance.SearchFilter(
+                status=filter.status,
+                search=filter.search,
+                creator=filter.creator,
+                contains_package=filter.contains_package,
+            )
+        page = await governance.search_environments(user, where, first, after)
+        edges = [
+            EnvironmentEdge(cursor=page.cursor(env), node=Environment.of(env))
+            for env in page.environments
+        ]
+        return EnvironmentConnection(
+            total_count=page.total_count,
+            edges=edges,
+            page_info=PageInfo(
+                has_next_page=page.has_next_page,
+                end_cursor=edges[-1].cursor if edges else None,
+            ),
+        )
+
+    @strawberry.field(
+        description="Every published environment of the version's organization, most "
+        "similar first (the version's creator and admins)."
+    )
+    async def compare_with_published(
+        self, info: Info, version_id: strawberry.ID
+    ) -> list[PublishedComparison]:
+        user = await info.context.user()
+        return [
+            PublishedComparison(
+                environment=Environment.of(found.environment),
+                version=Version.of(found.version),
+                similarity=found.similarity.similarity,
+                same_versions=found.similarity.same_versions,
+                changes=[LibraryChange.of(c) for c in found.similarity.changes],
+            )
+            for found in await governance.compare_with_published(user, version_id)
+        ]
+
+    @strawberry.field(
+        description="Every successful version the caller may see that has the package "
+        'installed, optionally within a version specifier such as "<2.31".'
+    )
+    async def versions_with_package(
+        self, info: Info, name: str, spec: str | None = None
+    ) -> list[Version]:
+        user = await info.context.user()
+        return [Version.of(v) for v in await governance.versions_with_package(user, name, spec)]
+
+    @strawberry.field(
+        description="Admins: published environments nobody activated for that many days."
+    )
+    async def deprecation_candidates(
+        self, info: Info, unused_for_days: int = 90
+    ) -> list[Environment]:
+        user = await info.context.user()
+        found = await governance.deprecation_candidates(user, unused_for_days)
+        return [Environment.of(e) for e in found]
+
+    @strawberry.field(description="The organization's package policy.")
+    async def policy(self, info: Info) -> Policy:
+        user = await info.context.user()
+        found = await policies.get_policy(user)
+        return Policy(blocked_packages=found.blocked_packages, updated_at=found.updated_at)
+
+    @strawberry.field(description="The newest events the caller may see, newest first.")
+    async def events(self, info: Info, first: int = 100) -> list[EnvironmentEvent]:
+        user = await info.context.user()
+        return [EnvironmentEvent.of(e) for e in await events.latest(user, first)]
+
 
 @strawberry.type
 class Mutation:
@@ -105,7 +198,9 @@ class Mutation:
             conda_libraries=_given(input.conda_libraries),
             pip_libraries=_given(input.pip_libraries),
         )
-        return Environment.of(await envs.update_environment(user, id, changes))
+        return Environment.of(
+            await envs.update_environment(info.context.runtime, user, id, changes)
+        )
 
     @strawberry.mutation
     async def build_environment(self, info: Info, id: strawberry.ID) -> Version:
@@ -123,19 +218,25 @@ class Mutation:
         return Environment.of(await envs.submit_environment(info.context.runtime, user, id))
 
     @strawberry.mutation
-    async def approve_environment(self, info: Info, id: strawberry.ID) -> Environment:
+    async def approve_environment(
+        self, info: Info, id: strawberry.ID, acknowledge_violations: bool = False
+    ) -> Environment:
         user = await info.context.user()
-        return Environment.of(await envs.approve_environment(user, id))
+        return Environment.of(
+            await envs.approve_environment(info.context.runtime, user, id, acknowledge_violations)
+        )
 
     @strawberry.mutation
     async def reject_environment(self, info: Info, id: strawberry.ID, feedback: str) -> Environment:
         user = await info.context.user()
-        return Environment.of(await envs.reject_environment(user, id, feedback))
+        return Environment.of(
+            await envs.reject_environment(info.context.runtime, user, id, feedback)
+        )
 
     @strawberry.mutation(description="Retire a published environment (admins).")
     async def deprecate_environment(self, info: Info, id: strawberry.ID) -> Environment:
         user = await info.context.user()
-        return Environment.of(await envs.deprecate_environment(user, id))
+        return Environment.of(await envs.deprecate_environment(info.context.runtime, user, id))
 
     @strawberry.mutation(
         description="Stop a queued or running build; the version ends FAILED, saying who "
@@ -145,10 +246,16 @@ class Mutation:
         user = await info.context.user()
         return Version.of(await builds.cancel_build(info.context.runtime, user, version_id))
 
+    @strawberry.mutation(description="Admins: set the organization's package policy.")
+    async def set_policy(self, info: Info, input: PolicyInput) -> Policy:
+        user = await info.context.user()
+        found = await policies.set_policy(user, input.blocked_packages)
+        return Policy(blocked_packages=found.blocked_packages, updated_at=found.updated_at)
+
     @strawberry.mutation
     async def activate_environment(self, info: Info, id: strawberry.ID) -> Activation:
         user = await info.context.user()
-        env, version = await envs.activate_environment(user, id)
+        env, version = await envs.activate_environment(info.context.runtime, user, id)
         local = info.context.runtime.builder.kind == "local"
         return Activation(
             environment=Environment.of(env),
@@ -169,6 +276,20 @@ class Subscription:
         try:
             async for number, text in lines:
                 yield LogLine(number=number, text=text)
+        except Exception as exc:
+            raise stream_failure(exc) from exc
+
+    @strawberry.subscription(
+        description="Every event the caller may see from now on (dashboards): builds, "
+        "reviews, activations."
+    )
+    async def environment_events(self, info: Info) -> AsyncGenerator[EnvironmentEvent, None]:
+        user = await info.context.user()
+        try:
+            async for event in events.follow(info.context.runtime.events, user):
+                yield EnvironmentEvent.of(event)
+        except Lagging as exc:
+            raise InvalidState(str(exc)) from None
         except Exception as exc:
             raise stream_failure(exc) from exc
 

@@ -8,9 +8,11 @@ import strawberry
 
 from app.db import models
 from app.domain.environments import BaseEnvironment as BaseEnvironmentRule
+from app.domain.governance import Violation
 from app.domain.lockfiles import LockFormat as LockFormatEnum
 from app.domain.requirements import PackageManager as PackageManagerEnum
 from app.domain.statuses import EnvironmentStatus as EnvironmentStatusEnum
+from app.domain.statuses import EventKind as EventKindEnum
 from app.domain.statuses import VersionStatus as VersionStatusEnum
 from app.domain.versions import ChangeKind as ChangeKindEnum
 from app.domain.versions import LibraryChange as LibraryChangeRule
@@ -23,6 +25,7 @@ VersionStatus = strawberry.enum(VersionStatusEnum, name="VersionStatus")
 PackageManager = strawberry.enum(PackageManagerEnum, name="PackageManager")
 ChangeKind = strawberry.enum(ChangeKindEnum, name="ChangeKind")
 LockFormat = strawberry.enum(LockFormatEnum, name="LockFormat")
+EventKind = strawberry.enum(EventKindEnum, name="EventKind")
 
 
 @strawberry.type
@@ -97,6 +100,18 @@ class Version:
         return await info.context.log_loader.load(self.model)
 
     @strawberry.field(
+        description="Every installed package (dependencies included, both managers) that "
+        "matches a rule of the organization's current package policy."
+    )
+    async def policy_violations(self, info: Info) -> list[PolicyViolation]:
+        found = await info.context.violations_loader.load(self.model)
+        return [PolicyViolation.of(v) for v in found]
+
+    @strawberry.field(description="The environment this version belongs to.")
+    async def environment(self, info: Info) -> Environment:
+        return Environment.of(await info.context.environment_loader.load(self.model.environment_id))
+
+    @strawberry.field(
         description="What this version installed, as a file to recreate it: pip "
         "requirements, a conda environment file, or a rattler lock file (conda and pypi "
         "packages with URLs and hashes). Null unless the version built successfully."
@@ -154,7 +169,24 @@ class Environment:
     )
     created_at: datetime
     updated_at: datetime
+    published_at: datetime | None = strawberry.field(
+        description="When an admin last approved a version of it."
+    )
     base_environment_name: strawberry.Private[str | None]
+    env_id: strawberry.Private[int]
+
+    @strawberry.field(description="Who activated it, how often, and when last.")
+    async def usage(self, info: Info) -> EnvironmentUsage:
+        found = await info.context.usage_loader.load(self.env_id)
+        return EnvironmentUsage(
+            activations=found.activations,
+            users=found.users,
+            last_activated_at=found.last_activated_at,
+        )
+
+    @strawberry.field(description="Every change of this environment, oldest first.")
+    async def events(self, info: Info) -> list[EnvironmentEvent]:
+        return [EnvironmentEvent.of(e) for e in await info.context.events_loader.load(self.env_id)]
 
     @strawberry.field
     async def base_environment(self, info: Info) -> BaseEnvironment | None:
@@ -190,7 +222,9 @@ class Environment:
             review_feedback=env.review_feedback,
             created_at=env.created_at,
             updated_at=env.updated_at,
+            published_at=env.published_at,
             base_environment_name=env.base_environment,
+            env_id=env.id,
         )
 
 
@@ -251,3 +285,103 @@ class EnvironmentUpdate:
     description: str | None = strawberry.UNSET
     conda_libraries: list[str] | None = strawberry.UNSET
     pip_libraries: list[str] | None = strawberry.UNSET
+
+
+@strawberry.type
+class EnvironmentUsage:
+    activations: int
+    users: int
+    last_activated_at: datetime | None
+
+
+@strawberry.type
+class EnvironmentEvent:
+    id: strawberry.ID
+    at: datetime
+    kind: EventKind  # type: ignore[valid-type]
+    version_number: int | None
+    note: str | None
+    environment_id: strawberry.Private[int]
+    actor_id: strawberry.Private[int | None]
+
+    @strawberry.field
+    async def environment(self, info: Info) -> Environment:
+        return Environment.of(await info.context.environment_loader.load(self.environment_id))
+
+    @strawberry.field(description="Null when the system did it (a worker, the retention policy).")
+    async def actor(self, info: Info) -> User | None:
+        if self.actor_id is None:
+            return None
+        found = await info.context.user_loader.load(self.actor_id)
+        return None if found is None else User.of(found)
+
+    @classmethod
+    def of(cls, event: models.Event) -> EnvironmentEvent:
+        return cls(
+            id=strawberry.ID(str(event.id)),
+            at=event.at,
+            kind=event.kind,
+            version_number=event.version_number,
+            note=event.note,
+            environment_id=event.environment_id,
+            actor_id=event.actor_id,
+        )
+
+
+@strawberry.type
+class PolicyViolation:
+    name: str
+    manager: PackageManager  # type: ignore[valid-type]
+    version: str
+    rule: str = strawberry.field(description="The policy entry it matches, as the admin wrote it.")
+
+    @classmethod
+    def of(cls, found: Violation) -> PolicyViolation:
+        return cls(name=found.name, manager=found.manager, version=found.version, rule=found.rule)
+
+
+@strawberry.type
+class Policy:
+    blocked_packages: list[str]
+    updated_at: datetime | None
+
+
+@strawberry.input
+class PolicyInput:
+    blocked_packages: list[str]
+
+
+@strawberry.type
+class PublishedComparison:
+    environment: Environment
+    version: Version
+    similarity: float
+    same_versions: int
+    changes: list[LibraryChange]
+
+
+@strawberry.input
+class EnvironmentFilter:
+    status: list[EnvironmentStatus] | None = None  # type: ignore[valid-type]
+    search: str | None = None
+    creator: str | None = None
+    contains_package: str | None = None
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    end_cursor: str | None
+
+
+@strawberry.type
+class EnvironmentEdge:
+    cursor: str
+    node: Environment
+
+
+@strawberry.type
+class EnvironmentConnection:
+    total_count: int
+    edges: list[EnvironmentEdge]
+    page_info: PageInfo

@@ -17,11 +17,12 @@ from dataclasses import asdict, replace
 from datetime import timedelta
 from typing import Any, TypeVar
 
+from packaging.utils import canonicalize_name
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from app.builders import BuildFailed, BuildRequest, BuildResult, Built
-from app.db.models import Environment, Event, User, Version
+from app.db.models import Environment, Event, Installed, User, Version
 from app.db.queries import append_log
 from app.domain import access
 from app.domain.errors import InvalidState
@@ -36,7 +37,7 @@ from app.domain.statuses import (
     transition,
 )
 from app.logbus import log_key
-from app.services import retention
+from app.services import events, retention
 from app.services.environments import actor, facts, get_version, now, packages_of
 from app.services.runtime import Runtime
 
@@ -265,7 +266,10 @@ async def _finish(
     if within is None:
         within = max(rt.settings.stale_build_after, 30.0)
 
+    recorded: list[Event] = []
+
     async def record() -> None:
+        recorded.clear()
         async with in_transaction():
             updated = await Version.filter(
                 id=version.id, attempt=version.attempt, status=VersionStatus.BUILDING
@@ -282,22 +286,60 @@ async def _finish(
                 log="\n".join(out.lines),
                 finished_at=now(),
             )
-            if updated:
-                await _environment_after_build(version.environment_id, action)
-            if updated and result is not None and result.restored_from is not None:
-                await Event.create(
-                    environment_id=version.environment_id,
-                    at=now(),
-                    kind=EventKind.RESTORED,
-                    version_number=version.number,
-                    note=f"version {result.restored_from} rebuilt from its lock file",
+            if not updated:
+                return
+            await _environment_after_build(version.environment_id, action)
+            if result is None:
+                recorded.append(
+                    await events.record(
+                        version.environment_id,
+                        EventKind.BUILD_FAILED,
+                        number=version.number,
+                        note=failure,
+                    )
+                )
+                return
+            await _index_packages(version, result)
+            recorded.append(
+                await events.record(
+                    version.environment_id, EventKind.BUILD_SUCCEEDED, number=version.number
+                )
+            )
+            if result.restored_from is not None:
+                recorded.append(
+                    await events.record(
+                        version.environment_id,
+                        EventKind.RESTORED,
+                        number=version.number,
+                        note=f"version {result.restored_from} rebuilt from its lock file",
+                    )
                 )
 
     # Until the stale bound, nobody else decides this build's fate: keep trying to record it
     # (a process shutting down gives it a few seconds).
     await _retrying(f"recording the end of version {version.id}", record, within=within)
+    await events.publish(rt.events, recorded)
     with contextlib.suppress(Exception):
         await rt.logbus.close(out.key)
+
+
+async def _index_packages(version: Version, result: BuildResult) -> None:
+    """The new active version's packages, searchable (installed_package); the previous
+    active version's rows stay, no longer active."""
+    await Installed.filter(environment_id=version.environment_id, active=True).update(active=False)
+    await Installed.bulk_create(
+        [
+            Installed(
+                version_id=version.id,
+                environment_id=version.environment_id,
+                manager=p.manager.value,
+                name=canonicalize_name(p.name),
+                version_text=p.version,
+                active=True,
+            )
+            for p in result.packages
+        ]
+    )
 
 
 async def _environment_after_build(env_id: int, action: Action) -> None:
@@ -307,12 +349,18 @@ async def _environment_after_build(env_id: int, action: Action) -> None:
 
 
 async def fail_versions(
-    rt: Runtime, versions: Sequence[Version], reason: str, *, if_stalled: bool = False
+    rt: Runtime,
+    versions: Sequence[Version],
+    reason: str,
+    *,
+    if_stalled: bool = False,
+    cancelled_by: User | None = None,
 ) -> int:
     """Fail queued or building versions from outside their build; returns how many.
 
     With `if_stalled`, a version is failed only if its heartbeat is still the one it was
-    read with: a build that proved alive meanwhile is left alone.
+    read with: a build that proved alive meanwhile is left alone. A cancellation is the
+    event BUILD_CANCELLED by `cancelled_by`, any other failure BUILD_FAILED by the system.
     """
     failed = 0
     for version in versions:
@@ -333,7 +381,15 @@ async def fail_versions(
             )
             if updated:
                 await _environment_after_build(version.environment_id, Action.BUILD_FAILED)
+                event = await events.record(
+                    version.environment_id,
+                    EventKind.BUILD_FAILED if cancelled_by is None else EventKind.BUILD_CANCELLED,
+                    actor_id=None if cancelled_by is None else cancelled_by.id,
+                    number=version.number,
+                    note=reason,
+                )
         if updated:
+            await events.publish(rt.events, [event])
             failed += 1
             await rt.logbus.append(key, note)
             await rt.logbus.close(key)
@@ -441,7 +497,7 @@ async def cancel_build(rt: Runtime, user: User, version_id: str) -> Version:
     version = await get_version(user, version_id)
     access.require_creator(actor(user), facts(version.environment), "cancel builds of")
     check_cancellable(version.status)
-    if not await fail_versions(rt, [version], f"cancelled by {user.username}"):
+    if not await fail_versions(rt, [version], f"cancelled by {user.username}", cancelled_by=user):
         raise InvalidState("This build ended while it was being cancelled.")
     with contextlib.suppress(Exception):  # the heartbeat check stops it anyway
         await rt.queue.cancel(version.id, version.attempt)

@@ -5,23 +5,23 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 from tortoise.query_utils import Prefetch
+from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
 from app.builders.lock import write_lock
 from app.db.models import Environment, User, Version
-from app.domain import access
+from app.domain import access, governance
 from app.domain import environments as rules
 from app.domain.errors import InvalidState, NameTaken, NotFound
 from app.domain.ids import parse_id
 from app.domain.lockfiles import LockFormat, environment_yml, has_lockfile, requirements_txt
 from app.domain.requirements import PackageManager
-from app.domain.statuses import Action, EnvironmentStatus, VersionStatus, transition
+from app.domain.statuses import Action, EnvironmentStatus, EventKind, VersionStatus, transition
 from app.domain.versions import (
     LibraryChange,
     Package,
@@ -30,23 +30,13 @@ from app.domain.versions import (
     check_diffable,
     diff_packages,
     next_version_number,
+    recorded_packages,
     revert_target,
 )
+from app.services import events, policies
+from app.services.clock import now
 from app.services.runtime import Runtime
-
-
-def actor(user: User) -> access.Actor:
-    return access.Actor(user.id, user.organization_id, user.is_admin)
-
-
-def facts(env: Environment) -> access.EnvironmentFacts:
-    return access.EnvironmentFacts(
-        organization_id=env.organization_id,
-        creator_id=env.creator_id,
-        status=env.status,
-        submitted=env.submitted_number is not None,
-        published=env.published_number is not None,
-    )
+from app.services.visibility import actor, facts, visible_to
 
 
 def ref(version: Version) -> VersionRef:
@@ -54,24 +44,10 @@ def ref(version: Version) -> VersionRef:
 
 
 def packages_of(version: Version) -> list[Package]:
-    return [
-        Package(p["name"], p["version"], PackageManager(p["manager"]), p.get("build", ""))
-        for p in version.packages
-    ]
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
+    return recorded_packages(version.packages)
 
 
 # -- loading with visibility ---------------------------------------------------------------
-
-
-def visible_to(user: User) -> Q:
-    mine_or_shared = Q(creator_id=user.id) | Q(published_number__isnull=False)
-    if user.is_admin:
-        mine_or_shared |= Q(submitted_number__isnull=False)
-    return Q(organization_id=user.organization_id) & mine_or_shared
 
 
 async def _load(user: User, env_id: str | int, *related: str | Prefetch) -> Environment:
@@ -82,12 +58,20 @@ async def _load(user: User, env_id: str | int, *related: str | Prefetch) -> Envi
     return env
 
 
-def _versions() -> Prefetch:
-    """An environment's versions without their logs and lock files, which can be long; the
-    GraphQL `log` field loads logs, batched (logs.current_logs), `lockfile` its own."""
+def version_columns() -> list[str]:
+    """A version's columns but its log and lock file, which can be long; the GraphQL `log`
+    field loads logs, batched (logs.current_logs), `lockfile` its own."""
     # Read at call time: Tortoise adds the foreign key's column (environment_id) at init.
-    columns = set(Version._meta.db_fields) - {"log", "lockfile"}
-    return Prefetch("versions", queryset=Version.all().only(*columns))
+    return sorted(set(Version._meta.db_fields) - {"log", "lockfile"})
+
+
+def _versions() -> Prefetch:
+    return Prefetch("versions", queryset=Version.all().only(*version_columns()))
+
+
+async def with_details(query: QuerySet[Environment]) -> list[Environment]:
+    """The environments of `query` with their creators and versions (three queries)."""
+    return await query.prefetch_related("creator", _versions())
 
 
 async def get_environment(user: User, env_id: str | int) -> Environment:
@@ -95,21 +79,15 @@ async def get_environment(user: User, env_id: str | int) -> Environment:
 
 
 async def list_environments(user: User) -> list[Environment]:
-    return (
-        await Environment.filter(visible_to(user))
-        .order_by("short_name")
-        .prefetch_related("creator", _versions())
-    )
+    return await with_details(Environment.filter(visible_to(user)).order_by("short_name"))
 
 
 async def pending_environments(user: User) -> list[Environment]:
     access.require_admin(actor(user))
-    return (
-        await Environment.filter(
+    return await with_details(
+        Environment.filter(
             organization_id=user.organization_id, status=EnvironmentStatus.PENDING_APPROVAL
-        )
-        .order_by("updated_at")
-        .prefetch_related("creator", _versions())
+        ).order_by("updated_at")
     )
 
 
@@ -236,20 +214,23 @@ async def create_environment(rt: Runtime, user: User, data: EnvironmentData) -> 
         offered=await rt.base_environments(),
     )
     try:
-        env = await Environment.create(
-            organization_id=user.organization_id,
-            creator=user,
-            short_name=definition.short_name,
-            full_name=definition.full_name,
-            description=definition.description,
-            base_environment=definition.base_environment,
-            python_version=definition.python_version,
-            conda_libraries=[lib.entry for lib in definition.conda_libraries],
-            pip_libraries=[lib.entry for lib in definition.pip_libraries],
-            status=EnvironmentStatus.SAVED,
-        )
+        async with in_transaction():
+            env = await Environment.create(
+                organization_id=user.organization_id,
+                creator=user,
+                short_name=definition.short_name,
+                full_name=definition.full_name,
+                description=definition.description,
+                base_environment=definition.base_environment,
+                python_version=definition.python_version,
+                conda_libraries=[lib.entry for lib in definition.conda_libraries],
+                pip_libraries=[lib.entry for lib in definition.pip_libraries],
+                status=EnvironmentStatus.SAVED,
+            )
+            event = await events.record(env.id, EventKind.CREATED, actor_id=user.id)
     except IntegrityError:  # the unique (organization, short name) constraint decides races
         raise NameTaken(definition.short_name) from None
+    await events.publish(rt.events, [event])
     return await get_environment(user, env.id)
 
 
@@ -262,7 +243,9 @@ class EnvironmentChanges:
     clear_description: bool = False
 
 
-async def update_environment(user: User, env_id: str, data: EnvironmentChanges) -> Environment:
+async def update_environment(
+    rt: Runtime, user: User, env_id: str, data: EnvironmentChanges
+) -> Environment:
     env = await _load(user, env_id)
     access.require_creator(actor(user), facts(env), "edit")
     changes: dict[str, Any] = {}
@@ -278,12 +261,34 @@ async def update_environment(user: User, env_id: str, data: EnvironmentChanges) 
         changes["conda_libraries"] = [lib.entry for lib in conda]
     if data.pip_libraries is not None:
         changes["pip_libraries"] = [lib.entry for lib in pip]
-    await _transition(env, Action.EDIT, **changes)
+    async with in_transaction():
+        await _transition(env, Action.EDIT, **changes)
+        event = await events.record(
+            env.id, EventKind.UPDATED, actor_id=user.id, note=_changed(changes)
+        )
+    await events.publish(rt.events, [event])
     return await get_environment(user, env.id)
 
 
+_FIELD_NAMES = {
+    "full_name": "fullName",
+    "description": "description",
+    "conda_libraries": "condaLibraries",
+    "pip_libraries": "pipLibraries",
+}
+
+
+def _changed(changes: dict[str, Any]) -> str:
+    return "changed " + ", ".join(_FIELD_NAMES[name] for name in changes) if changes else ""
+
+
 async def _start_version(
-    env: Environment, action: Action, env_changes: dict[str, Any], **fields: Any
+    rt: Runtime,
+    user: User,
+    env: Environment,
+    action: Action,
+    env_changes: dict[str, Any],
+    **fields: Any,
 ) -> Version:
     """Claim the environment for one build and make (or reuse) its next version.
 
@@ -313,15 +318,30 @@ async def _start_version(
             latest.update_from_dict({**values, "attempt": latest.attempt + 1})
             latest.created_at = now()
             await latest.save()
-            return latest
-        return await Version.create(environment_id=env.id, number=number, **values)
+            version = latest
+        else:
+            version = await Version.create(environment_id=env.id, number=number, **values)
+        if action is Action.REVERT:
+            event = await events.record(
+                env.id,
+                EventKind.REVERTED,
+                actor_id=user.id,
+                number=version.number,
+                note=f"to version {version.reverted_from}",
+            )
+        else:
+            event = await events.record(
+                env.id, EventKind.BUILD_QUEUED, actor_id=user.id, number=version.number
+            )
+    await events.publish(rt.events, [event])
+    return version
 
 
 async def build_environment(rt: Runtime, user: User, env_id: str) -> Version:
     env = await _load(user, env_id)
     access.require_creator(actor(user), facts(env), "build")
     rules.check_libraries(env.conda_libraries, env.pip_libraries)
-    version = await _start_version(env, Action.BUILD, {})
+    version = await _start_version(rt, user, env, Action.BUILD, {})
     await rt.queue.enqueue(version.id, version.attempt)
     return version
 
@@ -338,7 +358,9 @@ async def revert_environment(rt: Runtime, user: User, env_id: str, number: int) 
         "conda_libraries": target.conda_libraries,
         "pip_libraries": target.pip_libraries,
     }
-    version = await _start_version(env, Action.REVERT, libraries, reverted_from=target.number)
+    version = await _start_version(
+        rt, user, env, Action.REVERT, libraries, reverted_from=target.number
+    )
     await rt.queue.enqueue(version.id, version.attempt)
     return version
 
@@ -356,35 +378,75 @@ async def submit_environment(rt: Runtime, user: User, env_id: str) -> Environmen
         await _transition(env, Action.SUBMIT, submitted_number=active.number)
         # Submitting deletes every failed version for good.
         await Version.filter(environment_id=env.id, status=VersionStatus.FAILED).delete()
+        event = await events.record(
+            env.id, EventKind.SUBMITTED, actor_id=user.id, number=active.number
+        )
+    await events.publish(rt.events, [event])
     for version in failed:
         if version.location:
             await rt.builder.discard(version.location)
     return await get_environment(user, env.id)
 
 
-async def approve_environment(user: User, env_id: str) -> Environment:
+async def approve_environment(
+    rt: Runtime, user: User, env_id: str, acknowledge_violations: bool = False
+) -> Environment:
+    """Publish the submitted version. Refused while it has policy violations, unless the
+    admin acknowledges them: the acknowledgment, naming them, is the event's note."""
     env = await _load(user, env_id)
     access.require_reviewer(actor(user), facts(env), "approve")
-    await _transition(env, Action.APPROVE, published_number=env.submitted_number)
+    transition(Action.APPROVE, env.status)
+    submitted = await Version.get_or_none(environment_id=env.id, number=env.submitted_number)
+    found = (
+        await policies.violations_of(submitted, env.organization_id)
+        if submitted is not None
+        else []
+    )
+    if found and not acknowledge_violations:
+        raise InvalidState(
+            f"Version {env.submitted_number} breaks the organization's package policy: "
+            f"{governance.describe(found)}. Approve with acknowledgeViolations: true to "
+            "publish it anyway.",
+            violations=[{"name": v.name, "version": v.version, "rule": v.rule} for v in found],
+        )
+    note = f"acknowledged policy violations: {governance.describe(found)}" if found else None
+    async with in_transaction():
+        await _transition(
+            env, Action.APPROVE, published_number=env.submitted_number, published_at=now()
+        )
+        event = await events.record(
+            env.id, EventKind.APPROVED, actor_id=user.id, number=env.submitted_number, note=note
+        )
+    await events.publish(rt.events, [event])
     return await get_environment(user, env.id)
 
 
-async def reject_environment(user: User, env_id: str, feedback: str) -> Environment:
+async def reject_environment(rt: Runtime, user: User, env_id: str, feedback: str) -> Environment:
     env = await _load(user, env_id)
     access.require_reviewer(actor(user), facts(env), "reject")
     text = rules.check_feedback(feedback)
-    await _transition(env, Action.REJECT, review_feedback=text)
+    async with in_transaction():
+        await _transition(env, Action.REJECT, review_feedback=text)
+        event = await events.record(
+            env.id, EventKind.REJECTED, actor_id=user.id, number=env.submitted_number, note=text
+        )
+    await events.publish(rt.events, [event])
     return await get_environment(user, env.id)
 
 
-async def deprecate_environment(user: User, env_id: str) -> Environment:
+async def deprecate_environment(rt: Runtime, user: User, env_id: str) -> Environment:
     env = await _load(user, env_id)
     access.require_reviewer(actor(user), facts(env), "deprecate")
-    await _transition(env, Action.DEPRECATE)
+    async with in_transaction():
+        await _transition(env, Action.DEPRECATE)
+        event = await events.record(
+            env.id, EventKind.DEPRECATED, actor_id=user.id, number=env.published_number
+        )
+    await events.publish(rt.events, [event])
     return await get_environment(user, env.id)
 
 
-async def activate_environment(user: User, env_id: str) -> tuple[Environment, Version]:
+async def activate_environment(rt: Runtime, user: User, env_id: str) -> tuple[Environment, Version]:
     env = await get_environment(user, env_id)
     versions = list(env.versions)
     active = active_version([ref(v) for v in versions])
@@ -402,4 +464,7 @@ async def activate_environment(user: User, env_id: str) -> tuple[Environment, Ve
             f"Version {chosen.number}'s built files were removed (archived): revert to it to "
             "rebuild it from its lock file."
         )
+    # Usage is counted from these events (Environment.usage, deprecation candidates).
+    event = await events.record(env.id, EventKind.ACTIVATED, actor_id=user.id, number=number)
+    await events.publish(rt.events, [event])
     return env, chosen

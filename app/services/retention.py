@@ -17,12 +17,14 @@ from tortoise.transactions import in_transaction
 from app.builders import Builder, BuildFailed, Exact, Stored
 from app.builders.lock import read_lock
 from app.builders.process import ChildFailed
-from app.db.models import Environment, Event, Version
+from app.db.models import Environment, Version
 from app.domain.requirements import PackageManager
 from app.domain.retention import Held, check_keep, to_archive
 from app.domain.statuses import EventKind, VersionStatus
 from app.domain.versions import Package
-from app.services.environments import now, packages_of
+from app.eventbus import EventBus
+from app.services import events
+from app.services.environments import packages_of
 from app.services.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -49,8 +51,15 @@ def _held(version: Version) -> Held:
     )
 
 
-async def apply(builder: Builder, env_id: int, keep: int, dry_run: bool = False) -> list[Archived]:
-    """Archive what the policy no longer keeps of one environment."""
+async def apply(
+    builder: Builder,
+    env_id: int,
+    keep: int,
+    dry_run: bool = False,
+    bus: EventBus | None = None,
+) -> list[Archived]:
+    """Archive what the policy no longer keeps of one environment; ARCHIVED events go to
+    `bus` (live dashboards) when given."""
     check_keep(keep)
     env = await Environment.get(id=env_id).prefetch_related("organization")
     versions = {v.number: v for v in await Version.filter(environment_id=env_id)}
@@ -78,14 +87,14 @@ async def apply(builder: Builder, env_id: int, keep: int, dry_run: bool = False)
             ).update(archived=True)
             if not claimed:  # another process archived it, or it changed meanwhile
                 continue
-            await Event.create(
-                environment_id=env_id,
-                at=now(),
-                kind=EventKind.ARCHIVED,
-                version_number=version.number,
+            event = await events.record(
+                env_id,
+                EventKind.ARCHIVED,
+                number=version.number,
                 note=f"its built files were removed: the retention policy keeps {keep} "
                 "versions besides the active, submitted and published ones",
             )
+        await events.publish(bus, [event])
         freed: int | None
         try:
             freed = await builder.archive(stored)
@@ -106,7 +115,9 @@ def _names(stored: Stored) -> tuple[str, str, int]:
     return stored.organization, stored.short_name, stored.number
 
 
-async def collect(builder: Builder, keep: int, dry_run: bool = False) -> list[Archived]:
+async def collect(
+    builder: Builder, keep: int, dry_run: bool = False, bus: EventBus | None = None
+) -> list[Archived]:
     """The policy over every environment (`envyard gc`): those with more than `keep`
     successful versions that still have their files."""
     check_keep(keep)
@@ -117,7 +128,7 @@ async def collect(builder: Builder, keep: int, dry_run: bool = False) -> list[Ar
     done: list[Archived] = []
     for env_id, count in sorted(unarchived.items()):
         if count > keep:
-            done += await apply(builder, env_id, keep, dry_run)
+            done += await apply(builder, env_id, keep, dry_run, bus)
     return done
 
 
@@ -128,7 +139,7 @@ async def after_build(rt: Runtime, env_id: int) -> None:
     if keep is None:
         return
     try:
-        for archived in await apply(rt.builder, env_id, keep):
+        for archived in await apply(rt.builder, env_id, keep, bus=rt.events):
             log.info(
                 "archived %s/%s version %s (%s bytes freed)",
                 archived.organization,

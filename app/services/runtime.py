@@ -22,6 +22,7 @@ from app.builders import Builder
 from app.db.config import tortoise_config
 from app.db.models import User
 from app.domain.environments import BaseEnvironment
+from app.eventbus import EventBus, MemoryEventBus
 from app.logbus import LogBus
 from app.services.queue import BuildQueue
 from app.settings import Settings
@@ -35,6 +36,7 @@ class Runtime:
     builder: Builder
     logbus: LogBus
     queue: BuildQueue = field(repr=False)
+    events: EventBus = field(default_factory=MemoryEventBus, repr=False)
 
     async def base_environments(self) -> list[BaseEnvironment]:
         return await self.builder.base_environments()
@@ -48,6 +50,15 @@ def make_builder(settings: Settings) -> Builder:
     from app.builders.local import LocalBuilder
 
     return LocalBuilder(settings)
+
+
+def make_event_bus(settings: Settings) -> EventBus:
+    """Redis in the distributed mode (events cross processes), else this process's memory."""
+    if settings.redis_url:
+        from app.eventbus import RedisEventBus
+
+        return RedisEventBus(settings.redis_url, namespace=settings.queue_name)
+    return MemoryEventBus()
 
 
 async def migrate_database(settings: Settings) -> None:
@@ -118,7 +129,7 @@ async def open_runtime(settings: Settings, role: Role) -> AsyncIterator[Runtime]
             max_build_seconds=settings.build_timeout,
         )
         queue = await ArqQueue.connect(settings.redis_url, settings.queue_name)
-        runtime = Runtime(settings, builder, logbus, queue)
+        runtime = Runtime(settings, builder, logbus, queue, make_event_bus(settings))
     else:
         from app.logbus.memory import MemoryLogBus
 
@@ -146,4 +157,5 @@ async def open_runtime(settings: Settings, role: Role) -> AsyncIterator[Runtime]
         if builds_here:  # what this process's builds, cancelled at shutdown, could not remove
             await builds.reconcile_once(runtime)
         await logbus.aclose()
+        await runtime.events.aclose()
         await builder.aclose()

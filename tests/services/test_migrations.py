@@ -21,12 +21,14 @@ async def test_upgrade_from_the_first_migration_keeps_data(backend, tmp_path):
             'INSERT INTO "user" (id, organization_id, username, is_admin, token_hash, created_at)'
             " VALUES (1, 1, 'alice', false, 'h', CURRENT_TIMESTAMP);"
             "INSERT INTO environment (id, organization_id, creator_id, short_name, full_name,"
-            " python_version, conda_libraries, pip_libraries, status, created_at, updated_at)"
-            " VALUES (1, 1, 1, 'ml', 'ML', '3.11', '[]', '[\"yard-alpha\"]', 'DRAFT',"
+            " python_version, conda_libraries, pip_libraries, status, published_number,"
+            " created_at, updated_at)"
+            " VALUES (1, 1, 1, 'ml', 'ML', '3.11', '[]', '[\"yard-alpha\"]', 'PUBLISHED', 1,"
             " CURRENT_TIMESTAMP, CURRENT_TIMESTAMP);"
             "INSERT INTO version (id, environment_id, number, attempt, status, conda_libraries,"
             " pip_libraries, packages, log, created_at)"
-            " VALUES (1, 1, 1, 1, 'SUCCEEDED', '[]', '[\"yard-alpha\"]', '[]', 'built',"
+            " VALUES (1, 1, 1, 1, 'SUCCEEDED', '[]', '[\"yard-alpha\"]',"
+            ' \'[{"name": "Yard_Alpha", "version": "1.0", "manager": "PIP"}]\', \'built\','
             " CURRENT_TIMESTAMP);"
         )
         columns = await _columns(conn, backend)
@@ -41,6 +43,23 @@ async def test_upgrade_from_the_first_migration_keeps_data(backend, tmp_path):
             "JOIN environment e ON e.id = v.environment_id"
         )
         assert rows == [{"number": 1, "log": "built", "heartbeat_at": None, "short_name": "ml"}]
+        # Versions built before the package index and the publication time get them.
+        installed = await conn.execute_query_dict(
+            "SELECT version_id, environment_id, manager, name, version_text, active"
+            " FROM installed_package"
+        )
+        assert [{**row, "active": bool(row["active"])} for row in installed] == [
+            {
+                "version_id": 1,
+                "environment_id": 1,
+                "manager": "PIP",
+                "name": "yard-alpha",
+                "version_text": "1.0",
+                "active": True,
+            }
+        ]
+        published = await conn.execute_query_dict("SELECT published_at FROM environment")
+        assert published[0]["published_at"] is not None
         await Tortoise.close_connections()
 
 
