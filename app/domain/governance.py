@@ -86,11 +86,21 @@ def parse_rule(raw: str) -> Rule:
         return Rule(text, canonicalize_name(match["name"]), None)
     if re.fullmatch(r"=[^=<>!~,]+", spec):  # conda's `=v`: v or any release of the v series
         spec = f"=={spec[1:]}.*"
+    elif re.fullmatch(r"==[^=<>!~,*]+", spec) and not _is_pep440(spec[2:]):
+        spec = f"={spec}"  # a conda version PEP 440 cannot read (1.1.1w): exactly that text
     try:
         specifier = SpecifierSet(spec)
     except InvalidSpecifier:
         raise ValueError(f"{spec!r} is not a valid version specifier") from None
     return Rule(text, canonicalize_name(match["name"]), specifier)
+
+
+def _is_pep440(text: str) -> bool:
+    try:
+        Version(text)
+    except InvalidVersion:
+        return False
+    return True
 
 
 def parse_rules(field: str, raws: Sequence[str]) -> list[Rule]:

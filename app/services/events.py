@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from tortoise.expressions import Subquery
 from tortoise.functions import Count, Max
 
 from app.db.models import Environment, Event, User
@@ -115,7 +116,7 @@ async def latest(user: User, first: int) -> list[Event]:
         from app.domain.errors import BadUserInput
 
         raise BadUserInput("first", f"first must be between 1 and {MAX_EVENTS}.")
-    visible_ids = Environment.filter(visible_to(user)).values("id")
+    visible_ids = Subquery(Environment.filter(visible_to(user)).values("id"))
     return await Event.filter(environment_id__in=visible_ids).order_by("-id").limit(first)
 
 
