@@ -13,6 +13,7 @@ from tortoise.functions import Count, Max
 
 from app.db.models import Environment, Event, User
 from app.domain import access
+from app.domain.errors import BadUserInput
 from app.domain.statuses import EnvironmentStatus, EventKind
 from app.eventbus import EventBus, Payload
 from app.services.clock import now
@@ -113,8 +114,6 @@ async def follow(bus: EventBus, user: User) -> AsyncIterator[Event]:
 async def latest(user: User, first: int) -> list[Event]:
     """The newest events of environments the user may see, newest first."""
     if not 1 <= first <= MAX_EVENTS:
-        from app.domain.errors import BadUserInput
-
         raise BadUserInput("first", f"first must be between 1 and {MAX_EVENTS}.")
     visible_ids = Subquery(Environment.filter(visible_to(user)).values("id"))
     return await Event.filter(environment_id__in=visible_ids).order_by("-id").limit(first)
