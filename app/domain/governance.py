@@ -108,7 +108,7 @@ def parse_rules(field: str, raws: Sequence[str]) -> list[Rule]:
     if len(raws) > MAX_RULES:
         raise BadUserInput(field, f"{field}: at most {MAX_RULES} rules")
     rules: list[Rule] = []
-    seen: set[str] = set()
+    seen: dict[tuple[str, str], str] = {}
     for index, raw in enumerate(raws):
         try:
             rule = parse_rule(raw)
@@ -116,11 +116,15 @@ def parse_rules(field: str, raws: Sequence[str]) -> list[Rule]:
             raise BadUserInput(
                 field, f"{field}[{index}] {raw!r}: {exc}.", index=index, entry=raw
             ) from None
-        if rule.text in seen:
+        same = (rule.key, str(rule.specifier or ""))  # SpecifierSet's str is sorted
+        if same in seen:
             raise BadUserInput(
-                field, f"{field}[{index}] {raw!r} is already listed.", index=index, entry=raw
+                field,
+                f"{field}[{index}] {raw!r} is the same rule as {seen[same]!r}.",
+                index=index,
+                entry=raw,
             )
-        seen.add(rule.text)
+        seen[same] = raw
         rules.append(rule)
     return rules
 

@@ -407,7 +407,10 @@ async def approve_environment(
             f"Version {env.submitted_number} breaks the organization's package policy: "
             f"{governance.describe(found)}. Approve with acknowledgeViolations: true to "
             "publish it anyway.",
-            violations=[{"name": v.name, "version": v.version, "rule": v.rule} for v in found],
+            violations=[
+                {"name": v.name, "manager": v.manager.value, "version": v.version, "rule": v.rule}
+                for v in found
+            ],
         )
     note = f"acknowledged policy violations: {governance.describe(found)}" if found else None
     async with in_transaction():

@@ -80,9 +80,23 @@ def test_bad_rules_name_the_entry(raw):
     assert caught.value.extensions["index"] == 1
 
 
-def test_duplicate_rules_are_refused():
-    with pytest.raises(BadUserInput, match="already listed"):
-        parse_rules("blockedPackages", ["telnetlib3", "telnetlib3"])
+@pytest.mark.parametrize(
+    "pair",
+    [
+        ("telnetlib3", "telnetlib3"),
+        ("yard-alpha", "Yard_Alpha"),
+        ("pyyaml<5.4,>1", "PyYAML >1, <5.4"),
+    ],
+)
+def test_the_same_rule_twice_is_refused(pair):
+    with pytest.raises(BadUserInput, match="is the same rule as") as caught:
+        parse_rules("blockedPackages", ["numpy", *pair])
+    assert caught.value.extensions["index"] == 2
+
+
+def test_rules_of_one_package_with_other_versions_are_distinct():
+    rules = parse_rules("blockedPackages", ["pyyaml<5.4", "pyyaml==6.0.0", "pyyaml"])
+    assert [r.text for r in rules] == ["pyyaml<5.4", "pyyaml==6.0.0", "pyyaml"]
 
 
 def test_comparison_of_installed_sets():

@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -92,4 +92,36 @@ async def people(server: Server) -> AsyncIterator[People]:
     )
     yield crowd
     for c in vars(crowd).values():
+        await c.aclose()
+
+
+@dataclass
+class Team:
+    """An organization of its own, for tests that count everything in it."""
+
+    admin: Client
+    members: list[Client]
+
+
+_teams: dict[tuple[int, str], dict[str, str]] = {}
+
+
+@pytest.fixture
+async def teams(server: Server) -> AsyncIterator[Callable[[str, int], Team]]:
+    """teams(org, n): an admin and n members of organization `org` (made once per server)."""
+    opened: list[Client] = []
+
+    def make(org: str, members: int) -> Team:
+        tokens = _teams.get((id(server), org))
+        if tokens is None:
+            names = [f"{org}-admin", *(f"{org}-{i}" for i in range(members))]
+            tokens = _teams[(id(server), org)] = {
+                name: server.add_user(org, name, admin=(name == names[0])) for name in names
+            }
+        clients = [Client(server.http_url, server.ws_url, token) for token in tokens.values()]
+        opened.extend(clients)
+        return Team(clients[0], clients[1:])
+
+    yield make
+    for c in opened:
         await c.aclose()
