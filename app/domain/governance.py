@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -20,7 +20,7 @@ from packaging.version import InvalidVersion, Version
 
 from app.domain.errors import BadUserInput
 from app.domain.requirements import PackageManager
-from app.domain.versions import LibraryChange, Package, diff_packages
+from app.domain.versions import Package, canonical
 
 MAX_RULES = 500
 MAX_RULE_LENGTH = 200
@@ -158,18 +158,33 @@ def describe(found: Sequence[Violation]) -> str:
 class Similarity:
     similarity: float  # Jaccard of installed (manager, canonical name) sets
     same_versions: int  # packages installed at the same version in both
-    changes: list[LibraryChange]  # published -> compared
 
 
-def compare(published: Sequence[Package], compared: Sequence[Package]) -> Similarity:
-    before = {p.key: p.version for p in published}
-    after = {p.key: p.version for p in compared}
-    union = before.keys() | after.keys()
-    shared = before.keys() & after.keys()
+Installed = Mapping[tuple[str, str], str]  # (manager, canonical name) -> version
+
+
+def installed(records: Iterable[Mapping[str, str]]) -> Installed:
+    """A version's packages as Version.packages records them, keyed for comparison."""
+    return {(r["manager"], canonical(r["name"])): r["version"] for r in records}
+
+
+def compare(published: Installed, compared: Installed) -> Similarity:
+    """How alike two installed sets are. The change list, which is longer to make and to
+    send, is diff_packages of the same versions, made when asked for."""
+    shared = published.keys() & compared.keys()
+    union = len(published) + len(compared) - len(shared)
     return Similarity(
-        similarity=len(shared) / len(union) if union else 1.0,
-        same_versions=sum(1 for key in shared if before[key] == after[key]),
-        changes=diff_packages(published, compared),
+        similarity=len(shared) / union if union else 1.0,
+        same_versions=sum(1 for key in shared if published[key] == compared[key]),
+    )
+
+
+def most_similar_first(found: Sequence[tuple[str, Similarity]]) -> list[int]:
+    """Indexes of (short name, similarity) pairs, most similar first: an exact duplicate
+    first of all, then most packages at the same version, then by short name."""
+    return sorted(
+        range(len(found)),
+        key=lambda i: (-found[i][1].similarity, -found[i][1].same_versions, found[i][0]),
     )
 
 

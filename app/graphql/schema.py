@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from graphql import GraphQLError
@@ -122,19 +122,19 @@ class Query:
         "similar first (the version's creator and admins)."
     )
     async def compare_with_published(
-        self, info: Info, version_id: strawberry.ID
+        self,
+        info: Info,
+        version_id: strawberry.ID,
+        first: Annotated[
+            int | None,
+            strawberry.argument(
+                description="Only the most similar ones (1 to 1000); all when null."
+            ),
+        ] = None,
     ) -> list[PublishedComparison]:
         user = await info.context.user()
-        return [
-            PublishedComparison(
-                environment=Environment.of(found.environment),
-                version=Version.of(found.version),
-                similarity=found.similarity.similarity,
-                same_versions=found.similarity.same_versions,
-                changes=[LibraryChange.of(c) for c in found.similarity.changes],
-            )
-            for found in await governance.compare_with_published(user, version_id)
-        ]
+        found = await governance.compare_with_published(user, version_id, first)
+        return [PublishedComparison.of(f) for f in found]
 
     @strawberry.field(
         description="Every successful version the caller may see that has the package "

@@ -19,6 +19,7 @@ from app.domain.versions import LibraryChange as LibraryChangeRule
 from app.domain.versions import VersionRef, active_version
 from app.graphql.context import Info
 from app.services import environments as envs
+from app.services.governance import Comparison
 
 EnvironmentStatus = strawberry.enum(EnvironmentStatusEnum, name="EnvironmentStatus")
 VersionStatus = strawberry.enum(VersionStatusEnum, name="VersionStatus")
@@ -76,7 +77,6 @@ class Version:
     status: VersionStatus  # type: ignore[valid-type]
     conda_libraries: list[str]
     pip_libraries: list[str]
-    packages: list[InstalledPackage]
     created_at: datetime
     finished_at: datetime | None
     started_at: datetime | None = strawberry.field(
@@ -94,6 +94,16 @@ class Version:
         "in image layers (Docker); 0 for a revert reusing what was built; null when unknown."
     )
     model: strawberry.Private[models.Version]
+
+    @strawberry.field(description="What the build installed, dependencies included.")
+    def packages(self) -> list[InstalledPackage]:
+        # Made when asked for: listings and comparisons carry many versions of many packages.
+        return [
+            InstalledPackage(
+                name=p["name"], version=p["version"], manager=PackageManagerEnum(p["manager"])
+            )
+            for p in self.model.packages
+        ]
 
     @strawberry.field(description="The whole build log so far.")
     async def log(self, info: Info) -> str:
@@ -132,12 +142,6 @@ class Version:
             status=version.status,
             conda_libraries=list(version.conda_libraries),
             pip_libraries=list(version.pip_libraries),
-            packages=[
-                InstalledPackage(
-                    name=p["name"], version=p["version"], manager=PackageManagerEnum(p["manager"])
-                )
-                for p in version.packages
-            ],
             created_at=version.created_at,
             finished_at=version.finished_at,
             started_at=version.started_at,
@@ -353,11 +357,27 @@ class PolicyInput:
 
 @strawberry.type
 class PublishedComparison:
-    environment: Environment
     version: Version
     similarity: float
     same_versions: int
-    changes: list[LibraryChange]
+    found: strawberry.Private[Comparison]
+
+    @classmethod
+    def of(cls, found: Comparison) -> PublishedComparison:
+        return cls(
+            version=Version.of(found.version),
+            similarity=found.similarity.similarity,
+            same_versions=found.similarity.same_versions,
+            found=found,
+        )
+
+    @strawberry.field(description="A published environment of the organization.")
+    async def environment(self, info: Info) -> Environment:
+        return Environment.of(await info.context.environment_loader.load(self.found.environment_id))
+
+    @strawberry.field(description="From that published version to the compared one.")
+    def changes(self) -> list[LibraryChange]:
+        return [LibraryChange.of(c) for c in self.found.changes()]
 
 
 @strawberry.input

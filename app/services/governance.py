@@ -11,9 +11,9 @@ from tortoise.expressions import F, Q, Subquery
 from app.db.models import Environment, Installed, User, Version
 from app.domain import access
 from app.domain import governance as rules
-from app.domain.errors import Forbidden
+from app.domain.errors import BadUserInput, Forbidden
 from app.domain.statuses import EnvironmentStatus, VersionStatus
-from app.domain.versions import check_diffable, recorded_packages
+from app.domain.versions import LibraryChange, check_diffable, diff_packages, recorded_packages
 from app.services import events
 from app.services.clock import now
 from app.services.environments import get_version, version_columns, with_details
@@ -22,16 +22,32 @@ from app.services.visibility import actor, visible_to
 # -- comparison with published environments ------------------------------------------------
 
 
+MAX_COMPARED = 1000
+
+
 @dataclass(frozen=True, slots=True)
 class Comparison:
-    environment: Environment
-    version: Version
+    environment_id: int
+    version: Version  # the published version
+    compared: Version
     similarity: rules.Similarity
 
+    def changes(self) -> list[LibraryChange]:
+        """From the published version to the compared one."""
+        return diff_packages(
+            recorded_packages(self.version.packages), recorded_packages(self.compared.packages)
+        )
 
-async def compare_with_published(user: User, version_id: str) -> list[Comparison]:
-    """Every published environment of the version's organization, most similar first (an
-    exact duplicate first of all: same names, then most packages at the same version)."""
+
+async def compare_with_published(
+    user: User, version_id: str, first: int | None = None
+) -> list[Comparison]:
+    """The published environments of the version's organization (all, or the `first` most
+    similar), most similar first (an exact duplicate first of all: same names, then most
+    packages at the same version). Environments and change lists are left to the caller,
+    who may not need them: two queries for the ranking, one for the versions kept."""
+    if first is not None and not 1 <= first <= MAX_COMPARED:
+        raise BadUserInput("first", f"first must be between 1 and {MAX_COMPARED}.")
     version = await get_version(user, version_id)
     env = version.environment
     if not (user.is_admin or user.id == env.creator_id):
@@ -39,31 +55,25 @@ async def compare_with_published(user: User, version_id: str) -> list[Comparison
             "Only the environment's creator and admins can compare it with published environments."
         )
     check_diffable(version.number, version.status)
-    published = await Version.filter(
+    rows = await Version.filter(
         environment__organization_id=env.organization_id,
         environment__status=EnvironmentStatus.PUBLISHED,
         number=F("environment__published_number"),
-    ).only(*version_columns())
-    envs = {
-        e.id: e
-        for e in await with_details(
-            Environment.filter(id__in=[v.environment_id for v in published])
-        )
-    }
-    mine = recorded_packages(version.packages)
-    found = [
-        Comparison(envs[v.environment_id], v, rules.compare(recorded_packages(v.packages), mine))
-        for v in published
-        if v.environment_id in envs
+    ).values_list("id", "environment_id", "environment__short_name", "packages")
+    mine = rules.installed(version.packages)
+    ranked = [
+        (str(short), rules.compare(rules.installed(packages), mine)) for *_, short, packages in rows
     ]
-    found.sort(
-        key=lambda c: (
-            -c.similarity.similarity,
-            -c.similarity.same_versions,
-            c.environment.short_name,
-        )
-    )
-    return found
+    order = rules.most_similar_first(ranked)[:first]
+    kept = {
+        v.id: v
+        for v in await Version.filter(id__in=[rows[i][0] for i in order]).only(*version_columns())
+    }
+    return [
+        Comparison(int(rows[i][1]), kept[rows[i][0]], version, ranked[i][1])
+        for i in order
+        if rows[i][0] in kept  # not gone since the ranking
+    ]
 
 
 # -- package search ------------------------------------------------------------------------

@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
+
+from tortoise.exceptions import IntegrityError
 
 from app.db.models import Environment, Policy, User, Version
 from app.domain import access
@@ -35,19 +38,17 @@ async def set_policy(user: User, blocked_packages: Sequence[str]) -> PolicyView:
     access.require_admin(actor(user), "set the organization's package policy")
     rules = parse_rules(FIELD, blocked_packages)
     texts = [rule.text for rule in rules]
-    found = await Policy.get_or_none(organization_id=user.organization_id)
     at = now()
-    if found is None:
-        await Policy.create(
-            organization_id=user.organization_id,
-            blocked_packages=texts,
-            updated_at=at,
-            updated_by_id=user.id,
-        )
-    else:
-        await Policy.filter(id=found.id).update(
-            blocked_packages=texts, updated_at=at, updated_by_id=user.id
-        )
+    changes: dict[str, Any] = {
+        "blocked_packages": texts,
+        "updated_at": at,
+        "updated_by_id": user.id,
+    }
+    if not await Policy.filter(organization_id=user.organization_id).update(**changes):
+        try:
+            await Policy.create(organization_id=user.organization_id, **changes)
+        except IntegrityError:  # another admin's first policy won the race: this one follows
+            await Policy.filter(organization_id=user.organization_id).update(**changes)
     return PolicyView(texts, at)
 
 
@@ -62,15 +63,19 @@ async def violations_of(version: Version, organization_id: int) -> list[Violatio
 
 
 async def violations_for(versions: Sequence[Version]) -> list[list[Violation]]:
-    """Each version's violations against its organization's current policy, in two queries
+    """Each version's violations against its organization's current policy, in one query
     whatever the number of versions (the GraphQL field's batch)."""
     env_ids = {v.environment_id for v in versions}
-    orgs = dict(await Environment.filter(id__in=env_ids).values_list("id", "organization_id"))
-    policies = {
-        p.organization_id: parse_rules(FIELD, p.blocked_packages)
-        for p in await Policy.filter(organization_id__in=set(orgs.values()))
-    }
+    rows = await Environment.filter(id__in=env_ids).values_list(
+        "id", "organization__policy__blocked_packages"
+    )
+    parsed: dict[tuple[str, ...], list[Rule]] = {}
+    rules: dict[int, list[Rule]] = {}
+    for env_id, blocked in rows:
+        key = tuple(blocked or ())
+        if key not in parsed:
+            parsed[key] = parse_rules(FIELD, key)
+        rules[int(env_id)] = parsed[key]
     return [
-        violations(recorded_packages(v.packages), policies.get(orgs.get(v.environment_id, 0), []))
-        for v in versions
+        violations(recorded_packages(v.packages), rules.get(v.environment_id, [])) for v in versions
     ]

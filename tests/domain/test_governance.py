@@ -8,8 +8,11 @@ import pytest
 
 from app.domain.errors import BadUserInput
 from app.domain.governance import (
+    Similarity,
     compare,
     cursor,
+    installed,
+    most_similar_first,
     parse_rule,
     parse_rules,
     read_cursor,
@@ -17,7 +20,7 @@ from app.domain.governance import (
     violations,
 )
 from app.domain.requirements import PackageManager
-from app.domain.versions import ChangeKind, Package
+from app.domain.versions import Package
 
 PIP, CONDA = PackageManager.PIP, PackageManager.CONDA
 
@@ -99,19 +102,44 @@ def test_rules_of_one_package_with_other_versions_are_distinct():
     assert [r.text for r in rules] == ["pyyaml<5.4", "pyyaml==6.0.0", "pyyaml"]
 
 
+def _records(*packages: Package) -> list[dict[str, str]]:
+    return [{"name": p.name, "version": p.version, "manager": p.manager.value} for p in packages]
+
+
 def test_comparison_of_installed_sets():
-    published = [Package("a", "1", PIP), Package("b", "1", PIP), Package("c", "1", CONDA)]
-    same = compare(published, list(published))
-    assert (same.similarity, same.same_versions, same.changes) == (1.0, 3, [])
-    other = compare(published, [Package("a", "2", PIP), Package("b", "1", PIP)])
-    assert other.similarity == pytest.approx(2 / 3)
+    published = installed(
+        _records(Package("a", "1", PIP), Package("B_x", "1", PIP), Package("c", "1", CONDA))
+    )
+    same = compare(published, dict(published))
+    assert (same.similarity, same.same_versions) == (1.0, 3)
+    other = compare(
+        published, installed(_records(Package("a", "2", PIP), Package("b.x", "1", PIP)))
+    )
+    assert other.similarity == pytest.approx(2 / 3)  # names compared canonically
     assert other.same_versions == 1
-    assert {(c.name, c.kind) for c in other.changes} == {
-        ("a", ChangeKind.UPGRADED),
-        ("c", ChangeKind.REMOVED),
-    }
     # The same name under the other manager is another package.
-    assert compare([Package("a", "1", PIP)], [Package("a", "1", CONDA)]).similarity == 0
+    alone = compare(
+        installed(_records(Package("a", "1", PIP))), installed(_records(Package("a", "1", CONDA)))
+    )
+    assert alone.similarity == 0
+    assert compare({}, {}).similarity == 1.0
+
+
+def test_most_similar_first():
+    found = [
+        ("far", Similarity(0.1, 1)),
+        ("dup", Similarity(1.0, 3)),
+        ("nearb", Similarity(0.5, 2)),
+        ("neara", Similarity(0.5, 2)),
+        ("other", Similarity(0.5, 4)),
+    ]
+    assert [found[i][0] for i in most_similar_first(found)] == [
+        "dup",
+        "other",
+        "neara",
+        "nearb",
+        "far",
+    ]
 
 
 def test_cursors_round_trip_and_refuse_forgeries():

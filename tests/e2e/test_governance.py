@@ -46,6 +46,9 @@ POLICY = "{ policy { blockedPackages updatedAt } }"
 COMPARE = """query($v: ID!) { compareWithPublished(versionId: $v) {
   environment { id shortName status } version { id number }
   similarity sameVersions changes { name manager kind before after } } }"""
+COMPARE_FIRST = COMPARE.replace("($v: ID!)", "($v: ID!, $n: Int)").replace(
+    "(versionId: $v)", "(versionId: $v, first: $n)"
+)
 VIOLATIONS = """query($id: ID!) { environment(id: $id) {
   versions { number policyViolations { name manager version rule } } } }"""
 WITH_PACKAGE = """query($name: String!, $spec: String) { versionsWithPackage(name: $name,
@@ -161,6 +164,10 @@ async def test_review_dashboard(server, teams, people: People):
     assert found[0]["similarity"] == 1.0 and found[0]["changes"] == []
     assert found[0]["sameVersions"] == len(version["packages"])
     assert 0 < found[1]["similarity"] < 1 and found[2]["similarity"] < found[1]["similarity"]
+    top = (await gina(COMPARE_FIRST, v=version["id"], n=2))["compareWithPublished"]
+    assert top == found[:2]
+    for bad in (0, 1001):
+        assert (await gina.error(COMPARE_FIRST, v=version["id"], n=bad)).code == "BAD_USER_INPUT"
     assert {c["kind"] for c in found[1]["changes"]} == {"ADDED"}  # the conda part
     assert {c["manager"] for c in found[1]["changes"]} == {"CONDA"}
 

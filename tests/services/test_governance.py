@@ -73,9 +73,10 @@ async def test_review_tools(backend, tmp_path, index_url):
                 )
                 version = (await envs.get_environment(carol, new.id)).versions[0]
                 compared = await governance.compare_with_published(carol, str(version.id))
-                assert [(c.environment.short_name, c.similarity.similarity) for c in compared] == [
-                    ("old", 1.0)
+                assert [(c.environment_id, c.similarity.similarity) for c in compared] == [
+                    (old.id, 1.0)
                 ]
+                assert compared[0].changes() == []
                 with pytest.raises(Forbidden):  # bob sees "old", but it is not his
                     await governance.compare_with_published(bob, str(old.versions[0].id))
                 clock[0] = start + timedelta(days=10)
