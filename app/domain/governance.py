@@ -103,9 +103,11 @@ def _is_pep440(text: str) -> bool:
     return True
 
 
-def parse_rules(field: str, raws: Sequence[str]) -> list[Rule]:
-    """The whole list; BadUserInput names the field and the offending entry."""
-    if len(raws) > MAX_RULES:
+def parse_rules(field: str, raws: Sequence[str], *, strict: bool = True) -> list[Rule]:
+    """The whole list; BadUserInput names the field and the offending entry. With
+    strict=False (rules read back from storage, which may predate a check) a rule that
+    repeats an earlier one is dropped rather than refused, and the length is not checked."""
+    if strict and len(raws) > MAX_RULES:
         raise BadUserInput(field, f"{field}: at most {MAX_RULES} rules")
     rules: list[Rule] = []
     seen: dict[tuple[str, str], str] = {}
@@ -118,6 +120,8 @@ def parse_rules(field: str, raws: Sequence[str]) -> list[Rule]:
             ) from None
         same = (rule.key, str(rule.specifier or ""))  # SpecifierSet's str is sorted
         if same in seen:
+            if not strict:
+                continue
             raise BadUserInput(
                 field,
                 f"{field}[{index}] {raw!r} is the same rule as {seen[same]!r}.",

@@ -118,8 +118,9 @@ class Query:
         )
 
     @strawberry.field(
-        description="Every published environment of the version's organization, most "
-        "similar first (the version's creator and admins)."
+        description="Every published environment of the version's organization but its "
+        "own, most similar first (the version's creator and admins). The list grows with "
+        "the published environments: a dashboard passes first."
     )
     async def compare_with_published(
         self,

@@ -42,10 +42,13 @@ class Comparison:
 async def compare_with_published(
     user: User, version_id: str, first: int | None = None
 ) -> list[Comparison]:
-    """The published environments of the version's organization (all, or the `first` most
-    similar), most similar first (an exact duplicate first of all: same names, then most
-    packages at the same version). Environments and change lists are left to the caller,
-    who may not need them: two queries for the ranking, one for the versions kept."""
+    """The published environments of the version's organization other than its own (all,
+    or the `first` most similar), most similar first (an exact duplicate first of all: same
+    names, then most packages at the same version). Without `first` the answer grows with
+    the number of published environments, as the review asks ("every published
+    environment"); a dashboard passes `first`. Four queries whatever the number: the
+    version and its environment, the ranking, the versions kept. Environments and change
+    lists are left to the caller, who may not need them."""
     if first is not None and not 1 <= first <= MAX_COMPARED:
         raise BadUserInput("first", f"first must be between 1 and {MAX_COMPARED}.")
     version = await get_version(user, version_id)
@@ -55,11 +58,15 @@ async def compare_with_published(
             "Only the environment's creator and admins can compare it with published environments."
         )
     check_diffable(version.number, version.status)
-    rows = await Version.filter(
-        environment__organization_id=env.organization_id,
-        environment__status=EnvironmentStatus.PUBLISHED,
-        number=F("environment__published_number"),
-    ).values_list("id", "environment_id", "environment__short_name", "packages")
+    rows = (
+        await Version.filter(
+            environment__organization_id=env.organization_id,
+            environment__status=EnvironmentStatus.PUBLISHED,
+            number=F("environment__published_number"),
+        )
+        .exclude(environment_id=env.id)
+        .values_list("id", "environment_id", "environment__short_name", "packages")
+    )
     mine = rules.installed(version.packages)
     ranked = [
         (str(short), rules.compare(rules.installed(packages), mine)) for *_, short, packages in rows

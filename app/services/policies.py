@@ -54,8 +54,9 @@ async def set_policy(user: User, blocked_packages: Sequence[str]) -> PolicyView:
 
 async def rules_of(organization_id: int) -> list[Rule]:
     found = await Policy.get_or_none(organization_id=organization_id)
-    # Stored rules were validated when set; parsed again, they cannot fail.
-    return parse_rules(FIELD, found.blocked_packages) if found is not None else []
+    # Stored rules were validated when set; read back leniently so that a check added since
+    # (the same rule written twice) never makes an old policy unreadable.
+    return parse_rules(FIELD, found.blocked_packages, strict=False) if found is not None else []
 
 
 async def violations_of(version: Version, organization_id: int) -> list[Violation]:
@@ -74,7 +75,7 @@ async def violations_for(versions: Sequence[Version]) -> list[list[Violation]]:
     for env_id, blocked in rows:
         key = tuple(blocked or ())
         if key not in parsed:
-            parsed[key] = parse_rules(FIELD, key)
+            parsed[key] = parse_rules(FIELD, key, strict=False)
         rules[int(env_id)] = parsed[key]
     return [
         violations(recorded_packages(v.packages), rules.get(v.environment_id, [])) for v in versions

@@ -97,6 +97,12 @@ def test_the_same_rule_twice_is_refused(pair):
     assert caught.value.extensions["index"] == 2
 
 
+def test_stored_rules_written_twice_are_read_once():
+    """A policy stored before the check existed stays readable: the repeat is dropped."""
+    rules = parse_rules("blockedPackages", ["numpy", "Yard_Alpha", "yard-alpha"], strict=False)
+    assert [r.text for r in rules] == ["numpy", "Yard_Alpha"]
+
+
 def test_rules_of_one_package_with_other_versions_are_distinct():
     rules = parse_rules("blockedPackages", ["pyyaml<5.4", "pyyaml==6.0.0", "pyyaml"])
     assert [r.text for r in rules] == ["pyyaml<5.4", "pyyaml==6.0.0", "pyyaml"]

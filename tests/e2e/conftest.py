@@ -103,7 +103,7 @@ class Team:
     members: list[Client]
 
 
-_teams: dict[tuple[int, str], dict[str, str]] = {}
+_teams: dict[tuple[str, str], dict[str, str]] = {}  # (server, org) -> name -> token
 
 
 @pytest.fixture
@@ -112,12 +112,13 @@ async def teams(server: Server) -> AsyncIterator[Callable[[str, int], Team]]:
     opened: list[Client] = []
 
     def make(org: str, members: int) -> Team:
-        tokens = _teams.get((id(server), org))
+        tokens = _teams.get((server.admin_token, org))
         if tokens is None:
             names = [f"{org}-admin", *(f"{org}-{i}" for i in range(members))]
-            tokens = _teams[(id(server), org)] = {
+            tokens = _teams[(server.admin_token, org)] = {
                 name: server.add_user(org, name, admin=(name == names[0])) for name in names
             }
+        assert len(tokens) == members + 1, f"team {org!r} was made with other members"
         clients = [Client(server.http_url, server.ws_url, token) for token in tokens.values()]
         opened.extend(clients)
         return Team(clients[0], clients[1:])

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import pytest
@@ -47,20 +48,31 @@ _METHODS = (
 )
 
 
+_measured: ContextVar[bool] = ContextVar("measured", default=False)
+
+
 @contextmanager
 def counting(monkeypatch: pytest.MonkeyPatch) -> Iterator[Counter[str]]:
-    """Every statement sent through the default connection's class, by method."""
+    """Every statement sent through the default connection's class, by method, from this
+    task and the tasks it starts (a context variable they inherit): the runtime's own
+    background tasks, started before, are not counted."""
     sent: Counter[str] = Counter()
     client = type(connections.get("default"))
     for name in _METHODS:
         original = getattr(client, name)
 
         def wrapper(self: Any, *args: Any, _name: str = name, _original: Any = original) -> Any:
-            sent[_name] += 1
+            if _measured.get():
+                sent[_name] += 1
             return _original(self, *args)
 
         monkeypatch.setattr(client, name, wrapper)
-    yield sent
+    token = _measured.set(True)
+    try:
+        yield sent
+    finally:
+        _measured.reset(token)
+        monkeypatch.undo()
 
 
 async def _run(rt: Runtime, user: Any, **variables: Any) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 
-from app.db.models import Environment, User
+from app.db.models import Environment, Policy, User
 from app.domain.errors import Forbidden, InvalidState
 from app.domain.statuses import EnvironmentStatus, EventKind
 from app.services import environments as envs
@@ -57,6 +57,9 @@ async def test_review_tools(backend, tmp_path, index_url):
                 old = await _built(rt, alice, "old", ["yard-alpha==1.0"])
                 await envs.submit_environment(rt, alice, str(old.id))
                 await envs.approve_environment(rt, carol, str(old.id))
+                # A published environment is not compared with itself.
+                published = (await envs.get_environment(carol, old.id)).versions[0]
+                assert await governance.compare_with_published(carol, str(published.id)) == []
 
                 # A policy blocks the next one until the admin acknowledges it.
                 with pytest.raises(Forbidden):
@@ -72,6 +75,13 @@ async def test_review_tools(backend, tmp_path, index_url):
                     EnvironmentStatus.PENDING_APPROVAL
                 )
                 version = (await envs.get_environment(carol, new.id)).versions[0]
+                # A policy stored before duplicates were refused is still read, once per rule.
+                await Policy.filter(organization_id=carol.organization_id).update(
+                    blocked_packages=["yard-alpha<2", "Yard_Alpha <2"]
+                )
+                [found] = await policies.violations_for([version])
+                assert [v.rule for v in found] == ["yard-alpha<2"]
+                await policies.set_policy(carol, ["yard-alpha<2"])
                 compared = await governance.compare_with_published(carol, str(version.id))
                 assert [(c.environment_id, c.similarity.similarity) for c in compared] == [
                     (old.id, 1.0)
