@@ -25,7 +25,6 @@ import json
 import os
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from functools import partial
@@ -46,6 +45,7 @@ from app.services import policies  # noqa: E402
 from app.services.runtime import Runtime, database, open_runtime  # noqa: E402
 from app.services.users import add_user  # noqa: E402
 from app.settings import Settings  # noqa: E402
+from bench.common import print_backends  # noqa: E402
 from tests.support.population import populate  # noqa: E402
 from tests.support.server import database_url  # noqa: E402
 
@@ -214,13 +214,9 @@ async def run_backend(backend: str, data_dir: Path) -> list[str]:
 
 
 async def main() -> None:
-    lines = []
-    with tempfile.TemporaryDirectory() as work_dir:
-        for backend in BACKENDS:
-            lines += await run_backend(backend, Path(work_dir) / backend)
-    print(f"admin review tools, in-process GraphQL, medians of {ROUNDS} rounds")
-    for line in lines:
-        print(line)
+    await print_backends(
+        f"admin review tools, in-process GraphQL, medians of {ROUNDS} rounds", BACKENDS, run_backend
+    )
 
 
 if __name__ == "__main__":

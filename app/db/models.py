@@ -57,6 +57,9 @@ class Environment(Model):
     published_number = fields.IntField(null=True)
     # When an admin last approved a version (deprecation candidates count from it).
     published_at = fields.DatetimeField(null=True)
+    # When it was last submitted: the review queue's order (a page's cursor stays valid
+    # when the environment leaves the queue, unlike updated_at).
+    submitted_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 

@@ -16,8 +16,7 @@ from app.db import models
 from app.db.models import User, Version
 from app.domain.errors import Unauthenticated
 from app.domain.governance import Violation
-from app.services import events, logs, policies
-from app.services.environments import with_details
+from app.services import events, logs, policies, rows
 from app.services.runtime import Runtime
 from app.services.users import authenticate, bearer_token
 
@@ -39,6 +38,13 @@ class Context:
     usage_loader: DataLoader[int, events.Usage] = field(init=False, repr=False)
     events_loader: DataLoader[int, list[models.Event]] = field(init=False, repr=False)
     violations_loader: DataLoader[Version, list[Violation]] = field(init=False, repr=False)
+    versions_loader: DataLoader[int, list[Version]] = field(init=False, repr=False)
+    # The same with package lists, for operations that select packages (see types.py).
+    full_versions_loader: DataLoader[int, list[Version]] = field(init=False, repr=False)
+    # Whether an operation selects package lists anywhere, by id (with the operation, so
+    # that a reused id is never mistaken for it).
+    selects_packages: dict[int, tuple[Any, bool]] = field(default_factory=dict, repr=False)
+    packages_loader: DataLoader[int, list[dict[str, str]]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.log_loader = DataLoader(partial(logs.current_logs, self.runtime), cache=False)
@@ -47,6 +53,11 @@ class Context:
         self.usage_loader = DataLoader(events.usage, cache=False)
         self.events_loader = DataLoader(events.of_environments, cache=False)
         self.violations_loader = DataLoader(policies.violations_for, cache=False)
+        self.versions_loader = DataLoader(rows.versions_of, cache=False)
+        self.full_versions_loader = DataLoader(
+            partial(rows.versions_of, packages=True), cache=False
+        )
+        self.packages_loader = DataLoader(rows.package_lists, cache=False)
 
     def _authorization(self) -> str | None:
         if isinstance(self.request, WebSocket):
@@ -71,13 +82,13 @@ class Context:
 
 
 async def _environments(ids: list[int]) -> list[models.Environment]:
-    """Environments by id with their details (callers checked that they may be seen)."""
-    found = {e.id: e for e in await with_details(models.Environment.filter(id__in=ids))}
+    """Environments by id (callers checked that they may be seen)."""
+    found = {e.id: e for e in await models.Environment.filter(id__in=set(ids))}
     return [found[i] for i in ids]
 
 
 async def _users(ids: list[int]) -> list[User | None]:
-    found = {u.id: u for u in await User.filter(id__in=ids)}
+    found = {u.id: u for u in await User.filter(id__in=set(ids))}
     return [found.get(i) for i in ids]
 
 

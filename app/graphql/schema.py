@@ -14,9 +14,11 @@ from app.domain.errors import BadUserInput, InvalidState
 from app.eventbus import Lagging
 from app.graphql.context import Info
 from app.graphql.errors import code_in_place, stream_failure
+from app.graphql.execution import FastListsContext
 from app.graphql.limits import RequestGuard
 from app.graphql.types import (
     Activation,
+    AfterEnvironment,
     BaseEnvironment,
     Environment,
     EnvironmentConnection,
@@ -25,6 +27,7 @@ from app.graphql.types import (
     EnvironmentFilter,
     EnvironmentInput,
     EnvironmentUpdate,
+    First,
     LibraryChange,
     LibraryDiff,
     LogLine,
@@ -55,20 +58,36 @@ class Query:
         await info.context.user()
         return [BaseEnvironment.of(b) for b in await info.context.runtime.base_environments()]
 
-    @strawberry.field
-    async def environments(self, info: Info) -> list[Environment]:
+    @strawberry.field(
+        description="The environments the caller may see, by short name: all of them, or "
+        "a page of `first` after the environment `after`."
+    )
+    async def environments(
+        self,
+        info: Info,
+        first: First = None,
+        after: AfterEnvironment = None,
+    ) -> list[Environment]:
         user = await info.context.user()
-        return [Environment.of(e) for e in await envs.list_environments(user)]
+        return [Environment.of(e) for e in await envs.list_environments(user, first, after)]
 
     @strawberry.field
     async def environment(self, info: Info, id: strawberry.ID) -> Environment | None:
         user = await info.context.user()
         return Environment.of(await envs.get_environment(user, id))
 
-    @strawberry.field
-    async def pending_environments(self, info: Info) -> list[Environment]:
+    @strawberry.field(
+        description="Admins: the environments waiting for review, oldest submission first: "
+        "all of them, or a page of `first` after the environment `after`."
+    )
+    async def pending_environments(
+        self,
+        info: Info,
+        first: First = None,
+        after: AfterEnvironment = None,
+    ) -> list[Environment]:
         user = await info.context.user()
-        return [Environment.of(e) for e in await envs.pending_environments(user)]
+        return [Environment.of(e) for e in await envs.pending_environments(user, first, after)]
 
     @strawberry.field(description="One version, by id; NOT_FOUND if the caller may not see it.")
     async def version(self, info: Info, id: strawberry.ID) -> Version:
@@ -304,6 +323,7 @@ class EnvyardSchema(strawberry.Schema):
 
 
 schema = EnvyardSchema(
+    execution_context_class=FastListsContext,
     query=Query,
     mutation=Mutation,
     subscription=Subscription,

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from datetime import datetime
+from typing import Annotated, Any, NamedTuple, cast
 
 import strawberry
+from graphql import BREAK, FieldNode, GraphQLResolveInfo, Visitor, visit
 
 from app.db import models
 from app.domain.environments import BaseEnvironment as BaseEnvironmentRule
+from app.domain.errors import BadUserInput, NotFound
 from app.domain.governance import Violation
+from app.domain.ids import parse_id
 from app.domain.lockfiles import LockFormat as LockFormatEnum
 from app.domain.requirements import PackageManager as PackageManagerEnum
 from app.domain.statuses import EnvironmentStatus as EnvironmentStatusEnum
@@ -19,7 +24,18 @@ from app.domain.versions import LibraryChange as LibraryChangeRule
 from app.domain.versions import VersionRef, active_version
 from app.graphql.context import Info
 from app.services import environments as envs
+from app.services import rows
 from app.services.governance import Comparison
+
+# A list's page: at most `first` items (1 to 1000; all when null) after `after`.
+First = Annotated[int | None, strawberry.argument(description="1 to 1000; all when null.")]
+AfterEnvironment = Annotated[
+    strawberry.ID | None,
+    strawberry.argument(
+        description="The id of the last environment of the previous page (a page starts "
+        "after it even if it changed since)."
+    ),
+]
 
 EnvironmentStatus = strawberry.enum(EnvironmentStatusEnum, name="EnvironmentStatus")
 VersionStatus = strawberry.enum(VersionStatusEnum, name="VersionStatus")
@@ -70,6 +86,25 @@ class InstalledPackage:
     manager: PackageManager  # type: ignore[valid-type]
 
 
+class _Installed(NamedTuple):
+    """An InstalledPackage as resolvers return it: the type's fields are plain attribute
+    reads, and a listing makes tens of thousands of them (a tuple is cheaper to make than
+    the strawberry type's instance; graphql-core reads attributes, whatever the class)."""
+
+    name: str
+    version: str
+    manager: PackageManagerEnum
+
+
+_MANAGERS = {m.value: m for m in PackageManagerEnum}
+
+
+def _installed(records: list[dict[str, str]]) -> list[InstalledPackage]:
+    managers = _MANAGERS
+    made = [_Installed(p["name"], p["version"], managers[p["manager"]]) for p in records]
+    return cast(list[InstalledPackage], made)
+
+
 @strawberry.type
 class Version:
     id: strawberry.ID
@@ -96,14 +131,17 @@ class Version:
     model: strawberry.Private[models.Version]
 
     @strawberry.field(description="What the build installed, dependencies included.")
-    def packages(self) -> list[InstalledPackage]:
+    def packages(self, info: Info) -> list[InstalledPackage]:
         # Made when asked for: listings and comparisons carry many versions of many packages.
-        return [
-            InstalledPackage(
-                name=p["name"], version=p["version"], manager=PackageManagerEnum(p["manager"])
-            )
-            for p in self.model.packages
-        ]
+        # Read with the version when the operation selects packages (see _versions); else
+        # loaded here, batched, and awaited by graphql-core.
+        records = rows.loaded_packages(self.model)
+        if records is not None:
+            return _installed(records)
+        return cast(list[InstalledPackage], self._load_packages(info))
+
+    async def _load_packages(self, info: Info) -> list[InstalledPackage]:
+        return _installed(await info.context.packages_loader.load(self.model.id))
 
     @strawberry.field(description="The whole build log so far.")
     async def log(self, info: Info) -> str:
@@ -162,52 +200,115 @@ class Environment:
     conda_libraries: list[str]
     pip_libraries: list[str]
     status: EnvironmentStatus  # type: ignore[valid-type]
-    creator: User
-    versions: list[Version]
-    latest_version: Version | None
-    active_version: Version | None
-    published_version: Version | None
     review_feedback: str | None
-    submitted_version: Version | None = strawberry.field(
-        description="The version last submitted for review."
-    )
     created_at: datetime
     updated_at: datetime
     published_at: datetime | None = strawberry.field(
         description="When an admin last approved a version of it."
     )
-    base_environment_name: strawberry.Private[str | None]
-    env_id: strawberry.Private[int]
+    submitted_at: datetime | None = strawberry.field(
+        description="When it was last submitted for review (the review queue's order)."
+    )
+    model: strawberry.Private[models.Environment]
+
+    # Creator and versions are loaded when selected, batched over the response: a listing
+    # that selects neither reads the environments' rows alone.
+
+    @strawberry.field
+    async def creator(self, info: Info) -> User:
+        found = await info.context.user_loader.load(self.model.creator_id)
+        assert found is not None  # users are never deleted
+        return User.of(found)
+
+    @strawberry.field(
+        description="Its versions by number: all of them, or the first `first` after the "
+        "version numbered `after`."
+    )
+    async def versions(
+        self,
+        info: Info,
+        first: First = None,
+        after: Annotated[
+            int | None, strawberry.argument(description="A version number; from 1 when null.")
+        ] = None,
+    ) -> list[Version]:
+        check_slice(first, after, "versions")
+        found = await _versions(info, self.model.id)
+        if after is not None:
+            found = [v for v in found if v.number > after]
+        return [Version.of(v) for v in found[:first]]
+
+    @strawberry.field
+    async def latest_version(self, info: Info) -> Version | None:
+        found = await _versions(info, self.model.id)
+        return Version.of(found[-1]) if found else None
+
+    @strawberry.field
+    async def active_version(self, info: Info) -> Version | None:
+        found = await _versions(info, self.model.id)
+        active = active_version([VersionRef(v.number, v.status) for v in found])
+        return _numbered(found, active.number if active else None)
+
+    @strawberry.field
+    async def published_version(self, info: Info) -> Version | None:
+        if self.model.published_number is None:
+            return None
+        found = await _versions(info, self.model.id)
+        return _numbered(found, self.model.published_number)
+
+    @strawberry.field(description="The version last submitted for review.")
+    async def submitted_version(self, info: Info) -> Version | None:
+        if self.model.submitted_number is None:
+            return None
+        found = await _versions(info, self.model.id)
+        return _numbered(found, self.model.submitted_number)
 
     @strawberry.field(description="Who activated it, how often, and when last.")
     async def usage(self, info: Info) -> EnvironmentUsage:
-        found = await info.context.usage_loader.load(self.env_id)
+        found = await info.context.usage_loader.load(self.model.id)
         return EnvironmentUsage(
             activations=found.activations,
             users=found.users,
             last_activated_at=found.last_activated_at,
         )
 
-    @strawberry.field(description="Every change of this environment, oldest first.")
-    async def events(self, info: Info) -> list[EnvironmentEvent]:
-        return [EnvironmentEvent.of(e) for e in await info.context.events_loader.load(self.env_id)]
+    @strawberry.field(
+        description="Every change of this environment, oldest first: all, or the first "
+        "`first` after the event `after`."
+    )
+    async def events(
+        self,
+        info: Info,
+        first: First = None,
+        after: Annotated[
+            strawberry.ID | None,
+            strawberry.argument(description="An event's id; from the first when null."),
+        ] = None,
+    ) -> list[EnvironmentEvent]:
+        try:
+            after_id = None if after is None else parse_id(after, "event")
+        except NotFound:
+            raise BadUserInput("after", "events: after must be an event's id.") from None
+        check_slice(first, after_id, "events")
+        found = await info.context.events_loader.load(self.model.id)
+        if after_id is not None:
+            found = [e for e in found if e.id > after_id]
+        return [EnvironmentEvent.of(e) for e in found[:first]]
 
     @strawberry.field
     async def base_environment(self, info: Info) -> BaseEnvironment | None:
-        if self.base_environment_name is None:
+        name = self.model.base_environment
+        if name is None:
             return None
         for base in await info.context.runtime.base_environments():
-            if base.name == self.base_environment_name:
+            if base.name == name:
                 return BaseEnvironment.of(base)
         # Still named by the environment although this host no longer offers it.
-        return BaseEnvironment(name=self.base_environment_name, python_version=self.python_version)
+        return BaseEnvironment(name=name, python_version=self.python_version)
 
     @classmethod
     def of(cls, env: models.Environment) -> Environment:
-        """From an environment whose creator and versions are fetched."""
-        versions = [Version.of(v) for v in sorted(env.versions, key=lambda v: v.number)]
-        by_number = {v.number: v for v in versions}
-        active = active_version([VersionRef(v.number, v.status) for v in versions])
+        """From an environment's row; what it links to is loaded when selected."""
         return cls(
             id=strawberry.ID(str(env.id)),
             short_name=env.short_name,
@@ -217,19 +318,70 @@ class Environment:
             conda_libraries=list(env.conda_libraries),
             pip_libraries=list(env.pip_libraries),
             status=env.status,
-            creator=User.of(env.creator),
-            versions=versions,
-            latest_version=versions[-1] if versions else None,
-            active_version=by_number.get(active.number) if active else None,
-            published_version=by_number.get(env.published_number or 0),
-            submitted_version=by_number.get(env.submitted_number or 0),
             review_feedback=env.review_feedback,
             created_at=env.created_at,
             updated_at=env.updated_at,
             published_at=env.published_at,
-            base_environment_name=env.base_environment,
-            env_id=env.id,
+            submitted_at=env.submitted_at,
+            model=env,
         )
+
+
+MAX_SLICE = 1000
+
+# Fields whose resolvers read a version's package list.
+_NEEDS_PACKAGES = frozenset({"packages", "policyViolations"})
+
+
+def _versions(info: Info, env_id: int) -> Awaitable[list[models.Version]]:
+    """An environment's versions, batched over the response, with their package lists when
+    the operation selects packages anywhere (one query for both, rather than a second one
+    for the lists)."""
+    context = info.context
+    operation = info._raw_info.operation
+    seen = context.selects_packages.get(id(operation))
+    if seen is None or seen[0] is not operation:
+        seen = context.selects_packages[id(operation)] = (
+            operation,
+            _selects(info._raw_info, _NEEDS_PACKAGES),
+        )
+    wanted = seen[1]
+    loader = context.full_versions_loader if wanted else context.versions_loader
+    return loader.load(env_id)
+
+
+def _selects(raw: GraphQLResolveInfo, names: frozenset[str]) -> bool:
+    """Whether the operation or a fragment of its document selects a field of these names."""
+    found = False
+
+    class Finder(Visitor):
+        def enter_field(self, node: FieldNode, *_: Any) -> Any:
+            nonlocal found
+            if node.name.value in names:
+                found = True
+                return BREAK
+            return None
+
+    fragments = [getattr(f, "definition", f) for f in raw.fragments.values()]
+    for node in (raw.operation, *fragments):
+        visit(node, Finder())
+        if found:
+            return True
+    return False
+
+
+def check_slice(first: int | None, after: int | None, field: str) -> None:
+    if first is not None and not 1 <= first <= MAX_SLICE:
+        raise BadUserInput("first", f"{field}: first must be between 1 and {MAX_SLICE}, or null.")
+    if after is not None and after < 0:
+        raise BadUserInput("after", f"{field}: after must not be negative.")
+
+
+def _numbered(versions: list[models.Version], number: int | None) -> Version | None:
+    for v in versions:
+        if v.number == number:
+            return Version.of(v)
+    return None
 
 
 @strawberry.type

@@ -17,7 +17,7 @@ from app.builders.lock import write_lock
 from app.db.models import Environment, User, Version
 from app.domain import access, governance
 from app.domain import environments as rules
-from app.domain.errors import InvalidState, NameTaken, NotFound
+from app.domain.errors import BadUserInput, InvalidState, NameTaken, NotFound
 from app.domain.ids import parse_id
 from app.domain.lockfiles import LockFormat, environment_yml, has_lockfile, requirements_txt
 from app.domain.requirements import PackageManager
@@ -35,6 +35,7 @@ from app.domain.versions import (
 )
 from app.services import events, policies
 from app.services.clock import now
+from app.services.rows import version_columns
 from app.services.runtime import Runtime
 from app.services.visibility import actor, facts, visible_to
 
@@ -58,13 +59,6 @@ async def _load(user: User, env_id: str | int, *related: str | Prefetch) -> Envi
     return env
 
 
-def version_columns() -> list[str]:
-    """A version's columns but its log and lock file, which can be long; the GraphQL `log`
-    field loads logs, batched (logs.current_logs), `lockfile` its own."""
-    # Read at call time: Tortoise adds the foreign key's column (environment_id) at init.
-    return sorted(set(Version._meta.db_fields) - {"log", "lockfile"})
-
-
 def _versions() -> Prefetch:
     return Prefetch("versions", queryset=Version.all().only(*version_columns()))
 
@@ -78,17 +72,65 @@ async def get_environment(user: User, env_id: str | int) -> Environment:
     return await _load(user, env_id, "creator", _versions())
 
 
-async def list_environments(user: User) -> list[Environment]:
-    return await with_details(Environment.filter(visible_to(user)).order_by("short_name"))
+MAX_LIST_PAGE = 1000
 
 
-async def pending_environments(user: User) -> list[Environment]:
+def _page_size(first: int | None) -> int | None:
+    if first is not None and not 1 <= first <= MAX_LIST_PAGE:
+        raise BadUserInput("first", f"first must be between 1 and {MAX_LIST_PAGE}, or null.")
+    return first
+
+
+async def _anchor(user: User, after: str | None) -> Environment | None:
+    """The environment a page continues after: one the caller may see."""
+    if after is None:
+        return None
+    try:
+        env = await Environment.get_or_none(id=parse_id(after))
+    except NotFound:
+        env = None
+    if env is None or not access.can_view(actor(user), facts(env)):
+        raise BadUserInput("after", "after must be the id of an environment of the previous page.")
+    return env
+
+
+async def list_environments(
+    user: User, first: int | None = None, after: str | None = None
+) -> list[Environment]:
+    """The environments the user may see, by short name (unique in an organization, and
+    never changed), all of them or `first` after the environment `after`: one query, no
+    details (the GraphQL fields load creators and versions when selected, batched)."""
+    first = _page_size(first)
+    query = Environment.filter(visible_to(user))
+    anchor = await _anchor(user, after)
+    if anchor is not None:
+        query = query.filter(
+            Q(short_name__gt=anchor.short_name) | Q(short_name=anchor.short_name, id__gt=anchor.id)
+        )
+    query = query.order_by("short_name", "id")
+    return await (query.limit(first) if first is not None else query)
+
+
+async def pending_environments(
+    user: User, first: int | None = None, after: str | None = None
+) -> list[Environment]:
+    """The review queue, oldest submission first, all of it or `first` after the
+    environment `after` (which may have left the queue since: its submission time stays)."""
     access.require_admin(actor(user))
-    return await with_details(
-        Environment.filter(
-            organization_id=user.organization_id, status=EnvironmentStatus.PENDING_APPROVAL
-        ).order_by("updated_at")
+    first = _page_size(first)
+    query = Environment.filter(
+        organization_id=user.organization_id, status=EnvironmentStatus.PENDING_APPROVAL
     )
+    anchor = await _anchor(user, after)
+    if anchor is not None:
+        if anchor.submitted_at is None:
+            raise BadUserInput("after", "after must be the id of a submitted environment.")
+        query = query.filter(
+            Q(submitted_at__gt=anchor.submitted_at)
+            | Q(submitted_at=anchor.submitted_at, id__gt=anchor.id)
+        )
+    query = query.order_by("submitted_at", "id")
+    return await (query.limit(first) if first is not None else query)
 
 
 async def get_version(user: User, version_id: str | int) -> Version:
@@ -375,7 +417,7 @@ async def submit_environment(rt: Runtime, user: User, env_id: str) -> Environmen
         raise InvalidState("This environment has no successful build to submit.")
     failed = [v for v in versions if v.status is VersionStatus.FAILED]
     async with in_transaction():
-        await _transition(env, Action.SUBMIT, submitted_number=active.number)
+        await _transition(env, Action.SUBMIT, submitted_number=active.number, submitted_at=now())
         # Submitting deletes every failed version for good.
         await Version.filter(environment_id=env.id, status=VersionStatus.FAILED).delete()
         event = await events.record(

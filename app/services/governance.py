@@ -16,7 +16,8 @@ from app.domain.statuses import EnvironmentStatus, VersionStatus
 from app.domain.versions import LibraryChange, check_diffable, diff_packages, recorded_packages
 from app.services import events
 from app.services.clock import now
-from app.services.environments import get_version, version_columns, with_details
+from app.services.environments import get_version
+from app.services.rows import version_columns
 from app.services.visibility import actor, visible_to
 
 # -- comparison with published environments ------------------------------------------------
@@ -114,8 +115,8 @@ async def deprecation_candidates(user: User, unused_for_days: int) -> list[Envir
     recently used first."""
     access.require_admin(actor(user), "list deprecation candidates")
     days = rules.check_days(unused_for_days)
-    envs = await with_details(
-        Environment.filter(organization_id=user.organization_id, status=EnvironmentStatus.PUBLISHED)
+    envs = await Environment.filter(
+        organization_id=user.organization_id, status=EnvironmentStatus.PUBLISHED
     )
     usage = await events.usage([e.id for e in envs])
     at = now()
@@ -154,7 +155,8 @@ async def search_environments(
     user: User, where: SearchFilter, first: int, after: str | None
 ) -> Page:
     """A page of the environments the user may see, by short name (unique in an
-    organization): four queries whatever the page size (count, page, creators, versions)."""
+    organization): two queries whatever the page size (count, page); the GraphQL fields load
+    creators and versions when selected."""
     first = rules.check_first(first)
     query = Environment.filter(visible_to(user))
     if where.status:
@@ -178,5 +180,5 @@ async def search_environments(
     if after is not None:
         short_name, env_id = rules.read_cursor(after)
         query = query.filter(Q(short_name__gt=short_name) | Q(short_name=short_name, id__gt=env_id))
-    rows = await with_details(query.order_by("short_name", "id").limit(first + 1))
+    rows = await query.order_by("short_name", "id").limit(first + 1)
     return Page(total, rows[:first], len(rows) > first)

@@ -14,6 +14,7 @@ from app.domain import access
 from app.domain.governance import Rule, Violation, parse_rules, violations
 from app.domain.versions import recorded_packages
 from app.services.clock import now
+from app.services.rows import with_packages
 from app.services.visibility import actor
 
 FIELD = "blockedPackages"
@@ -65,7 +66,9 @@ async def violations_of(version: Version, organization_id: int) -> list[Violatio
 
 async def violations_for(versions: Sequence[Version]) -> list[list[Violation]]:
     """Each version's violations against its organization's current policy, in one query
-    whatever the number of versions (the GraphQL field's batch)."""
+    whatever the number of versions (the GraphQL field's batch), and one more for the
+    package lists of versions read without them."""
+    await with_packages(versions)
     env_ids = {v.environment_id for v in versions}
     rows = await Environment.filter(id__in=env_ids).values_list(
         "id", "organization__policy__blocked_packages"

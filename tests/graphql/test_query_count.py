@@ -4,24 +4,18 @@ field a dashboard selects (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
 from typing import Any
 
 import pytest
-from tortoise import connections
-from tortoise.backends.base.executor import EXECUTOR_CACHE
 
 from app.graphql.context import Context
 from app.graphql.schema import schema
 from app.services import policies
-from app.services.runtime import Runtime, database, open_runtime
+from app.services.runtime import Runtime
 from app.services.users import add_user
-from app.settings import Settings
 from tests.support.population import populate
-from tests.support.server import database_url
+from tests.support.runtime import api_runtime
+from tests.support.statements import counting
 
 DASHBOARD = """query($f: EnvironmentFilter, $n: Int!, $after: String) {
   searchEnvironments(filter: $f, first: $n, after: $after) {
@@ -39,41 +33,6 @@ DASHBOARD = """query($f: EnvironmentFilter, $n: Int!, $after: String) {
   }
 }"""
 
-_METHODS = (
-    "execute_query",
-    "execute_query_dict",
-    "execute_insert",
-    "execute_many",
-    "execute_script",
-)
-
-
-_measured: ContextVar[bool] = ContextVar("measured", default=False)
-
-
-@contextmanager
-def counting(monkeypatch: pytest.MonkeyPatch) -> Iterator[Counter[str]]:
-    """Every statement sent through the default connection's class, by method, from this
-    task and the tasks it starts (a context variable they inherit): the runtime's own
-    background tasks, started before, are not counted."""
-    sent: Counter[str] = Counter()
-    client = type(connections.get("default"))
-    for name in _METHODS:
-        original = getattr(client, name)
-
-        def wrapper(self: Any, *args: Any, _name: str = name, _original: Any = original) -> Any:
-            if _measured.get():
-                sent[_name] += 1
-            return _original(self, *args)
-
-        monkeypatch.setattr(client, name, wrapper)
-    token = _measured.set(True)
-    try:
-        yield sent
-    finally:
-        _measured.reset(token)
-        monkeypatch.undo()
-
 
 async def _run(rt: Runtime, user: Any, **variables: Any) -> dict[str, Any]:
     result = await schema.execute(
@@ -88,45 +47,41 @@ async def _run(rt: Runtime, user: Any, **variables: Any) -> dict[str, Any]:
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 async def test_search_page_costs_the_same_whatever_its_size(backend, tmp_path, monkeypatch):
-    for url in database_url(backend, tmp_path):
-        settings = Settings.from_env(
-            {"ENVYARD_DATA_DIR": str(tmp_path / "data"), "ENVYARD_DATABASE_URL": url}
-        )
-        EXECUTOR_CACHE.clear()  # see tests/services/test_logs.py
-        async with database(settings), open_runtime(settings, "api") as rt:
-            admin, _ = await add_user("acme", "carol", admin=True)
-            alice, _ = await add_user("acme", "alice", admin=False)
-            bob, _ = await add_user("acme", "bob", admin=False)
-            await populate([alice, bob], 150, published=120, packages=20)
-            await policies.set_policy(admin, ["lib-000", "lib-001>=1.1"])
+    async with api_runtime(backend, tmp_path) as rt:
+        admin, _ = await add_user("acme", "carol", admin=True)
+        alice, _ = await add_user("acme", "alice", admin=False)
+        bob, _ = await add_user("acme", "bob", admin=False)
+        await populate([alice, bob], 150, published=120, packages=20)
+        await policies.set_policy(admin, ["lib-000", "lib-001>=1.1"])
 
-            cost: dict[tuple[str, int], int] = {}
-            for who, user in (("admin", admin), ("member", alice)):
-                for size in (1, 10, 100):
-                    with counting(monkeypatch) as sent:
-                        page = await _run(rt, user, n=size)
-                    assert len(page["edges"]) == size
-                    assert page["pageInfo"]["hasNextPage"]
-                    # Every per-row field was resolved, not left empty.
-                    nodes = [e["node"] for e in page["edges"]]
-                    assert all(n["events"] and n["versions"] and n["creator"] for n in nodes)
-                    assert any(n["usage"]["activations"] for n in nodes) or size == 1
-                    assert any(v["policyViolations"] for n in nodes for v in n["versions"]) or (
-                        size == 1
+        cost: dict[tuple[str, int], int] = {}
+        for who, user in (("admin", admin), ("member", alice)):
+            for size in (1, 10, 100):
+                with counting(monkeypatch) as sent:
+                    page = await _run(rt, user, n=size)
+                assert len(page["edges"]) == size
+                assert page["pageInfo"]["hasNextPage"]
+                # Every per-row field was resolved, not left empty.
+                nodes = [e["node"] for e in page["edges"]]
+                assert all(n["events"] and n["versions"] and n["creator"] for n in nodes)
+                assert any(n["usage"]["activations"] for n in nodes) or size == 1
+                assert any(v["policyViolations"] for n in nodes for v in n["versions"]) or (
+                    size == 1
+                )
+                assert set(sent) <= {"execute_query", "execute_query_dict"}  # reads only
+                cost[(who, size)] = sum(sent.values())
+                # The next page, filtered, costs the same again.
+                with counting(monkeypatch) as sent:
+                    after = await _run(
+                        rt,
+                        user,
+                        n=size,
+                        after=page["pageInfo"]["endCursor"],
+                        f={"status": ["PUBLISHED"], "containsPackage": "lib-002"},
                     )
-                    assert set(sent) <= {"execute_query", "execute_query_dict"}  # reads only
-                    cost[(who, size)] = sum(sent.values())
-                    # The next page, filtered, costs the same again.
-                    with counting(monkeypatch) as sent:
-                        after = await _run(
-                            rt,
-                            user,
-                            n=size,
-                            after=page["pageInfo"]["endCursor"],
-                            f={"status": ["PUBLISHED"], "containsPackage": "lib-002"},
-                        )
-                    assert after["edges"]
-                    assert sum(sent.values()) == cost[(who, size)], (who, size, sent)
-                assert cost[(who, 1)] == cost[(who, 10)] == cost[(who, 100)], cost
-            # count, page, creators, versions, usage, events, event actors, policies
-            assert cost[("admin", 100)] <= 8, cost
+                assert after["edges"]
+                assert sum(sent.values()) == cost[(who, size)], (who, size, sent)
+            assert cost[(who, 1)] == cost[(who, 10)] == cost[(who, 100)], cost
+        # count, page, creators, versions, published packages, usage, events, event
+        # actors, policies, package lists for the violations
+        assert cost[("admin", 100)] <= 10, cost

@@ -10,6 +10,7 @@ from app.domain.statuses import EnvironmentStatus, VersionStatus
 from app.logbus import log_key
 from app.services import logs
 from app.services.environments import get_environment, list_environments
+from app.services.rows import versions_of
 from app.services.runtime import database, open_runtime
 from app.services.users import add_user
 from app.settings import Settings
@@ -46,8 +47,13 @@ async def test_logs_load_only_when_asked(backend, tmp_path):
             await rt.logbus.append(log_key(running.id, 2), "Collecting yard-alpha")
             await rt.logbus.append(log_key(running.id, 1), "an earlier attempt's line")
 
-            for fetched in [await get_environment(alice, env.id), *await list_environments(alice)]:
-                versions = sorted(fetched.versions, key=lambda v: v.number)
+            [listed] = await list_environments(alice)
+            assert listed.id == env.id
+            fetched = await get_environment(alice, env.id)
+            for versions in (
+                sorted(fetched.versions, key=lambda v: v.number),
+                (await versions_of([listed.id]))[0],  # what listings select, batched
+            ):
                 assert [v.number for v in versions] == [1, 2, 3]
                 assert all(not hasattr(v, "log") for v in versions)  # not read
                 assert versions[1].attempt == 2 and versions[0].environment_id == env.id

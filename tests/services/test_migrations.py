@@ -22,8 +22,8 @@ async def test_upgrade_from_the_first_migration_keeps_data(backend, tmp_path):
             " VALUES (1, 1, 'alice', false, 'h', CURRENT_TIMESTAMP);"
             "INSERT INTO environment (id, organization_id, creator_id, short_name, full_name,"
             " python_version, conda_libraries, pip_libraries, status, published_number,"
-            " created_at, updated_at)"
-            " VALUES (1, 1, 1, 'ml', 'ML', '3.11', '[]', '[\"yard-alpha\"]', 'PUBLISHED', 1,"
+            " submitted_number, created_at, updated_at)"
+            " VALUES (1, 1, 1, 'ml', 'ML', '3.11', '[]', '[\"yard-alpha\"]', 'PUBLISHED', 1, 1,"
             " CURRENT_TIMESTAMP, CURRENT_TIMESTAMP);"
             "INSERT INTO version (id, environment_id, number, attempt, status, conda_libraries,"
             " pip_libraries, packages, log, created_at)"
@@ -58,8 +58,12 @@ async def test_upgrade_from_the_first_migration_keeps_data(backend, tmp_path):
                 "active": True,
             }
         ]
-        published = await conn.execute_query_dict("SELECT published_at FROM environment")
+        published = await conn.execute_query_dict(
+            "SELECT published_at, submitted_at, updated_at FROM environment"
+        )
         assert published[0]["published_at"] is not None
+        # The review queue's order: the submission time, from the last change.
+        assert published[0]["submitted_at"] == published[0]["updated_at"]
         await Tortoise.close_connections()
 
 

@@ -2,9 +2,10 @@
 them: for query-count tests and the governance benchmark, where building each one is not
 the point.
 
-Every environment has one SUCCEEDED version with `packages` installed (drawn from a pool of
-names, at one of three versions, a tenth of them conda's), indexed in installed_package as
-the active version, and CREATED, BUILD_SUCCEEDED and (for published ones) APPROVED events;
+Every environment has `versions` SUCCEEDED versions (one by default) with `packages`
+installed (drawn from a pool of names, at one of three versions, a tenth of them conda's),
+the last one indexed in installed_package as the active version (and the published one, for
+published environments); CREATED, BUILD_SUCCEEDED and (for published ones) APPROVED events;
 every third published one was activated by its creator."""
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ async def populate(
     packages: int,
     prefix: str = "p",
     seed: int = 0,
+    versions: int = 1,
 ) -> list[int]:
     """`count` environments of the creators' organization (short names prefix + 4 digits),
     the first `published` of them PUBLISHED, the rest DRAFT; their ids, in order."""
@@ -61,9 +63,10 @@ async def populate(
                 python_version="3.11",
                 pip_libraries=[],
                 status=EnvironmentStatus.PUBLISHED if i < published else EnvironmentStatus.DRAFT,
-                submitted_number=1 if i < published else None,
-                published_number=1 if i < published else None,
+                submitted_number=versions if i < published else None,
+                published_number=versions if i < published else None,
                 published_at=START if i < published else None,
+                submitted_at=START if i < published else None,
             )
             for i, name in enumerate(names)
         ],
@@ -80,19 +83,22 @@ async def populate(
         [
             Version(
                 environment_id=env_id,
-                number=1,
+                number=number,
                 status=VersionStatus.SUCCEEDED,
                 pip_libraries=[p["name"] for p in found if p["manager"] == "PIP"],
                 conda_libraries=[p["name"] for p in found if p["manager"] == "CONDA"],
-                packages=found,
+                packages=found if number == versions else _earlier(found, number),
                 finished_at=START,
             )
             for env_id, found in zip(env_ids, sets, strict=True)
+            for number in range(1, versions + 1)
         ],
         batch_size=BATCH,
     )
     version_of = dict(
-        await Version.filter(environment_id__in=env_ids).values_list("environment_id", "id")
+        await Version.filter(environment_id__in=env_ids, number=versions).values_list(
+            "environment_id", "id"
+        )
     )
     await Installed.bulk_create(
         [
@@ -114,12 +120,15 @@ async def populate(
         creator = creators[i % len(creators)].id
         at = START + timedelta(seconds=i)
         events.append(Event(environment_id=env_id, at=at, kind=EventKind.CREATED, actor_id=creator))
-        events.append(
-            Event(environment_id=env_id, at=at, kind=EventKind.BUILD_SUCCEEDED, version_number=1)
-        )
+        events += [
+            Event(environment_id=env_id, at=at, kind=EventKind.BUILD_SUCCEEDED, version_number=n)
+            for n in range(1, versions + 1)
+        ]
         if i < published:
             events.append(
-                Event(environment_id=env_id, at=at, kind=EventKind.APPROVED, version_number=1)
+                Event(
+                    environment_id=env_id, at=at, kind=EventKind.APPROVED, version_number=versions
+                )
             )
             if i % 3 == 0:
                 events.append(
@@ -128,8 +137,13 @@ async def populate(
                         at=at,
                         kind=EventKind.ACTIVATED,
                         actor_id=creator,
-                        version_number=1,
+                        version_number=versions,
                     )
                 )
     await Event.bulk_create(events, batch_size=BATCH)
     return env_ids
+
+
+def _earlier(found: list[dict[str, str]], number: int) -> list[dict[str, str]]:
+    """An earlier version's packages: the same names, some at an older release."""
+    return [{**p, "version": "0.9"} if (i + number) % 5 == 0 else p for i, p in enumerate(found)]
