@@ -4,8 +4,9 @@ Run: .venv/bin/python bench/standalone.py   (prints figures; asserts nothing)
 
 - builds: a 10-package environment from a warm cache, the next version adding one package,
   and a revert, each timed from the buildEnvironment/revertEnvironment mutation to the end of
-  its buildLog subscription; against `python -m venv` + `pip install` of the same 10 packages
-  from the same local index with pip's cache warm, timed in the same run.
+  its buildLog subscription; against `uv venv` + `uv pip install` of the same 10 packages
+  (and of the next version's 11) with envyard's warm uv cache, and `python -m venv` + `pip
+  install` with pip's cache warm, from the same local index, timed in the same run.
 - log latency: the time from the builder writing a line (the log bus append, in the server)
   to a graphql-transport-ws subscriber receiving it, over many real builds.
 """
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
+from uv import find_uv_bin
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -95,6 +97,44 @@ def pip_baseline(index_url: str, work: Path) -> float:
 
     once(work / "pip-warm")
     return min(once(work / f"pip-{i}") for i in range(3))
+
+
+def uv_baseline(index_url: str, cache: Path, work: Path, names: list[str]) -> float:
+    """`uv venv` + `uv pip install` of `names` from the same index, with envyard's own uv
+    cache (warm from its builds): the least any uv-based build can take. Median of 5."""
+    uv = find_uv_bin()
+    env = {"PATH": os.environ["PATH"], "HOME": str(work), "UV_CACHE_DIR": str(cache)}
+    env["UV_PYTHON_DOWNLOADS"] = "never"
+    index = ["--index-url", index_url]
+
+    def once(target: Path) -> float:
+        start = time.perf_counter()
+        subprocess.run(
+            [uv, "venv", "-q", "--no-project", "--python", sys.executable, str(target)],
+            check=True,
+            env=env,
+            cwd=work,
+        )
+        subprocess.run(
+            [
+                uv,
+                "pip",
+                "install",
+                "-q",
+                "--python",
+                str(target / "bin" / "python"),
+                *index,
+                *names,
+            ],
+            check=True,
+            env=env,
+            cwd=work,
+        )
+        return time.perf_counter() - start
+
+    tag = len(names)
+    once(work / f"uv-{tag}-warm")
+    return statistics.median(once(work / f"uv-{tag}-{i}") for i in range(5))
 
 
 async def builds(client: Client, rounds: int) -> dict[str, list[float]]:
@@ -174,6 +214,12 @@ async def main() -> None:
                 await client.aclose()
                 server.should_exit = True
             baseline = await asyncio.to_thread(pip_baseline, index_url, work)
+            cache = settings.cache_dir / "uv"
+            (work / "raw").mkdir()
+            uv_ten = await asyncio.to_thread(uv_baseline, index_url, cache, work / "raw", TEN_NAMES)
+            uv_eleven = await asyncio.to_thread(
+                uv_baseline, index_url, cache, work / "raw", [*TEN_NAMES, "yard-extra"]
+            )
 
     print(f"envyard standalone benchmark ({rounds} rounds, median [min-max], seconds)")
     for name, label, target in [
@@ -187,8 +233,17 @@ async def main() -> None:
             f"[{min(values):.3f}-{max(values):.3f}]  target < {target:g}"
         )
     ten = statistics.median(results["ten"])
+    add_one = statistics.median(results["add_one"])
     print(f"  {'baseline: python -m venv + pip':34s} {baseline:6.3f}  (best of 3, warm pip cache)")
     print(f"  ratio pip / envyard (10 packages)  {baseline / ten:6.1f}x")
+    print(
+        f"  {'baseline: uv venv + uv pip install':34s} {uv_ten:6.3f}  10 packages, "
+        f"{uv_eleven:.3f} the 11 of the next version (median of 5, envyard's warm uv cache)"
+    )
+    print(
+        f"  envyard / raw uv: 10 packages x{ten / uv_ten:.2f}, next version "
+        f"x{add_one / uv_eleven:.2f}  target < 1.3"
+    )
     ms = [v * 1000 for v in latencies]
     print(
         f"log line latency over WebSocket: {len(ms)} lines, p50 {pct(ms, 0.5):.2f} ms, "

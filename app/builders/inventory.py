@@ -11,9 +11,12 @@ machine, or the build container).
 
 from __future__ import annotations
 
+import asyncio
+import importlib.metadata
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from app.domain.requirements import PackageManager
 from app.domain.versions import Package
@@ -38,15 +41,20 @@ def conda_owned(d):
     return bool(path) and os.path.relpath(os.path.join(path, "METADATA"), prefix) in files
 """
 
+# The report, of the distributions in `found`.
+REPORT = """\
+conda = [[r["name"], r["version"], r.get("build", "")] for r in records]
+dists = sorted([d.metadata["Name"], d.version, conda_owned(d)] for d in found)
+result = json.dumps({"conda": conda, "pip": dists})
+"""
+
 # Run by the environment's own Python, isolated, with the prefix as its argument.
 SCRIPT = (
     "import sys\nprefix = sys.argv[1]\n"
     + READ_PREFIX
-    + """\
-conda = [[r["name"], r["version"], r.get("build", "")] for r in records]
-dists = sorted([d.metadata["Name"], d.version, conda_owned(d)] for d in m.distributions())
-print(json.dumps({"conda": conda, "pip": dists}))
-"""
+    + "found = m.distributions()\n"
+    + REPORT
+    + "print(result)\n"
 )
 
 
@@ -74,3 +82,38 @@ def parse(output: str) -> Survey:
 async def survey(host: Host, prefix: str) -> Survey:
     """What the environment at `prefix` holds, and which distributions are conda's."""
     return parse(await host.output([f"{prefix}/bin/python", "-I", "-c", SCRIPT, prefix]))
+
+
+async def survey_built(host: Host, prefix: str) -> Survey:
+    """`survey` of a prefix envyard built (a uv virtualenv or a conda prefix): on this
+    machine, read in this process rather than by a Python process of its own."""
+    if getattr(host, "local", False):
+        return await asyncio.to_thread(survey_here, prefix)
+    return await survey(host, prefix)
+
+
+def survey_here(prefix: str) -> Survey:
+    """The survey's own code, run here: the distributions the prefix's Python sees are those
+    of its site-packages directories and the directories their .pth files add (isolated
+    mode: no user site; a virtualenv never sees its base interpreter's). Only for prefixes
+    envyard built, whose layout is that one; tests/builders/test_inventory.py compares it
+    with the prefix's own Python."""
+    namespace: dict[str, Any] = {"prefix": prefix}
+    exec(READ_PREFIX, namespace)  # constant code, the script's own
+    namespace["found"] = importlib.metadata.distributions(path=_site_paths(Path(prefix)))
+    exec(REPORT, namespace)
+    return parse(namespace["result"])
+
+
+def _site_paths(prefix: Path) -> list[str]:
+    paths: list[str] = []
+    for site in sorted(prefix.glob("lib/python3*/site-packages")):
+        paths.append(str(site))
+        for pth in sorted(site.glob("*.pth")):
+            for line in pth.read_text(errors="replace").splitlines():
+                line = line.strip()
+                if line and not line.startswith(("#", "import ", "import\t")):
+                    added = (site / line).resolve()
+                    if added.is_dir() and str(added) not in paths:
+                        paths.append(str(added))
+    return paths

@@ -197,6 +197,8 @@ class LocalHost:
     uv looks for a pyproject.toml from there upwards, and the server's own directory
     (envyard's checkout, say) is some project's."""
 
+    local = True  # its files are this process's: inventory reads them here
+
     def __init__(self, env: dict[str, str], cwd: str) -> None:
         self._env = env
         self._cwd = cwd

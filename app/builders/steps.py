@@ -24,7 +24,7 @@ from typing import Protocol
 from packaging.utils import canonicalize_name
 
 from app.builders import BuildFailed, BuildRequest, BuildResult, Emit, Exact, inventory
-from app.builders.lock import lock_request
+from app.builders.lock import lock_request, pip_lock_text
 from app.builders.output import count, explain_failure
 from app.builders.process import ChildFailed
 from app.domain.requirements import PackageManager
@@ -109,7 +109,13 @@ class Steps:
             await self._uv("venv", "--no-project", "--python", plan.interpreter, plan.prefix)
         # pip never replaces what conda installed: its distributions are pinned as constraints,
         # and a pip library asking for another version of one is refused, naming it.
-        found = await inventory.survey(self._host, plan.prefix)
+        # A virtualenv uv just made holds nothing yet.
+        fresh = not plan.conda and plan.interpreter is not None
+        found = (
+            inventory.Survey([], [])
+            if fresh
+            else await inventory.survey_built(self._host, plan.prefix)
+        )
         conda_owned = found.conda_distributions
         self._refuse_overlaps(conda_owned, [*found.packages, *plan.pins])
         clashes = pip_replacing_conda(request.pip_requirements, conda_owned)
@@ -145,7 +151,7 @@ class Steps:
             await self._uv(
                 "pip", "install", *pip_args, "-r", f"{work}/requirements.txt", index=True
             )
-        packages = (await inventory.survey(self._host, plan.prefix)).packages
+        packages = (await inventory.survey_built(self._host, plan.prefix)).packages
         await self._host.put({f"{work}/installed.txt": pins(packages).encode()})
         try:
             lockfile = await self._lockfile(plan, packages)
@@ -261,10 +267,13 @@ class Steps:
         used), pip distributions with the URL and hash of their file."""
         pip = [p for p in packages if p.manager is PackageManager.PIP]
         files = await self._pip_files(plan.python, pip)
+        found = [(p.name, p.version, files.get(p.key[1], "")) for p in pip]
+        if not plan.conda:  # no conda records to read: written here, as rattler would
+            return pip_lock_text(found, self._settings.index_url)
         work = self._tools.work
         request = lock_request(
             plan.channels,
-            [(p.name, p.version, files.get(p.key[1], "")) for p in pip],
+            found,
             self._settings.index_url,
             plan.prefix if plan.conda else None,
             f"{work}/envyard.lock",
