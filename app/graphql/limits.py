@@ -23,7 +23,13 @@ from graphql import (
     SelectionSetNode,
 )
 from starlette.websockets import WebSocket
-from strawberry.extensions import SchemaExtension
+from strawberry.extensions import (
+    AddValidationRules,
+    MaxAliasesLimiter,
+    QueryDepthLimiter,
+    SchemaExtension,
+    ValidationCache,
+)
 from strawberry.types.graphql import OperationType
 
 DEFAULT_MAX_TOKENS = 2000
@@ -106,3 +112,28 @@ class RequestGuard(SchemaExtension):
                     "with the graphql-transport-ws protocol (GraphiQL at /graphql does so)."
                 )
         return None
+
+
+class CachedValidation(ValidationCache):
+    """Validation results of documents seen recently, reused (validating a document costs
+    more than executing a small one). Placed after RequestGuard: a document the guard
+    refused is never validated, so the guard's refusal is never overwritten."""
+
+    def on_validate(self) -> Iterator[None]:
+        if self.execution_context.pre_execution_errors:
+            yield
+            return
+        yield from super().on_validate()
+
+
+# The depth and alias rules, made once: rule classes made per request would make every
+# request's rule list new, and the validation cache miss.
+_SHAPE_RULES = [
+    *QueryDepthLimiter(max_depth=12).validation_rules,
+    *MaxAliasesLimiter(max_alias_count=50).validation_rules,
+]
+
+
+def shape_rules() -> AddValidationRules:
+    """A document's depth at most 12, its aliases at most 50."""
+    return AddValidationRules(_SHAPE_RULES)

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter
+from strawberry.extensions import ParserCache
 from strawberry.types.execution import ExecutionContext
 
 from app.domain.errors import BadUserInput, InvalidState
@@ -15,7 +15,7 @@ from app.eventbus import Lagging
 from app.graphql.context import Info
 from app.graphql.errors import code_in_place, stream_failure
 from app.graphql.execution import FastListsContext
-from app.graphql.limits import RequestGuard
+from app.graphql.limits import CachedValidation, RequestGuard, shape_rules
 from app.graphql.types import (
     Activation,
     AfterEnvironment,
@@ -328,8 +328,9 @@ schema = EnvyardSchema(
     mutation=Mutation,
     subscription=Subscription,
     extensions=[
+        lambda: ParserCache(maxsize=256),
         RequestGuard,
-        lambda: QueryDepthLimiter(max_depth=12),
-        lambda: MaxAliasesLimiter(max_alias_count=50),
+        shape_rules,
+        lambda: CachedValidation(maxsize=256),
     ],
 )

@@ -22,6 +22,11 @@ class LogBus(Protocol):
         """Mark the log ended; followers finish after the last line."""
         ...
 
+    async def finish(self, key: str, text: str) -> None:
+        """Add a last line and mark the log ended, at once: a line another process (a build
+        being cancelled) appends meanwhile comes before both or is dropped."""
+        ...
+
     async def lines(self, key: str) -> list[str] | None:
         """Every line so far, or None when this bus holds no such log."""
         ...

@@ -42,6 +42,10 @@ class MemoryLogBus:
         log.notify()
         return len(log.lines)
 
+    async def finish(self, key: str, text: str) -> None:
+        await self.append(key, text)  # no await inside: nothing runs between the two
+        await self.close(key)
+
     async def close(self, key: str) -> None:
         log = self._log(key)
         log.closed = True

@@ -61,6 +61,15 @@ class RedisLogBus:
             await pipe.execute()
         return number
 
+    async def finish(self, key: str, text: str) -> None:
+        name = self.stream(key)
+        async with self._redis.pipeline(transaction=True) as pipe:  # MULTI: one after the other
+            pipe.xadd(name, {"n": await self._redis.xlen(name) + 1, "text": text})
+            pipe.xadd(name, {END: "1"})
+            pipe.expire(name, self._retention)
+            await pipe.execute()
+        self._numbers.pop(key, None)
+
     async def close(self, key: str) -> None:
         name = self.stream(key)
         async with self._redis.pipeline(transaction=False) as pipe:

@@ -391,8 +391,7 @@ async def fail_versions(
         if updated:
             await events.publish(rt.events, [event])
             failed += 1
-            await rt.logbus.append(key, note)
-            await rt.logbus.close(key)
+            await rt.logbus.finish(key, note)
     return failed
 
 

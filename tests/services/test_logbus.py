@@ -46,3 +46,38 @@ async def test_retention_forgets_ended_logs():
     await asyncio.sleep(0.1)
     assert await bus.lines("3:1") is None
     await bus.aclose()
+
+
+async def test_finish_is_the_last_line_whatever_a_cancelled_build_still_writes():
+    """The API process ends a cancelled build's log while its builder, in another process,
+    still writes lines: those come before the last line or are dropped (both buses)."""
+    from uuid import uuid4
+
+    from app.logbus.redis import RedisLogBus
+
+    namespace = f"test-{uuid4().hex[:8]}"
+    api = RedisLogBus("redis://127.0.0.1:6379/0", namespace=namespace, retention=60,
+                      max_build_seconds=60)  # fmt: skip
+    worker = RedisLogBus("redis://127.0.0.1:6379/0", namespace=namespace, retention=60,
+                         max_build_seconds=60)  # fmt: skip
+    buses = [(api, worker), (MemoryLogBus(60),) * 2]
+    try:
+        for ending, writing in buses * 10:  # a race: several rounds to catch it
+            key = f"9:{uuid4().hex[:6]}"
+            await writing.append(key, "building")
+
+            async def chatter(writing=writing, key=key) -> None:  # type: ignore[no-untyped-def]
+                for i in range(200):
+                    await writing.append(key, f"line {i}")
+
+            chatty = asyncio.create_task(chatter())
+            await asyncio.sleep(0.005)
+            await ending.finish(key, "Build failed: cancelled by alice")
+            await chatty
+            lines = await ending.lines(key)
+            assert lines is not None and lines[-1] == "Build failed: cancelled by alice"
+            followed = [i for i in await take(ending, key) if i is not None]  # type: ignore[arg-type]
+            assert followed[-1][1] == "Build failed: cancelled by alice"
+    finally:
+        await api.aclose()
+        await worker.aclose()
