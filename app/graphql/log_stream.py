@@ -15,10 +15,13 @@ tests/e2e/test_log_stream.py compares them, tests/graphql/test_log_plan.py the c
 
 from __future__ import annotations
 
+import dataclasses
 import functools
-from collections.abc import AsyncGenerator
+import json
+from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing, suppress
 from dataclasses import dataclass
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from graphql import (
@@ -66,6 +69,9 @@ class LogPlan:
     variable_definitions: tuple[VariableDefinitionNode, ...]
     selections: tuple[tuple[str, str], ...]  # (response key, LogLine field), in result order
     typename: str
+    cache: dict[str, Callable[[int, str], str]] = dataclasses.field(
+        default_factory=dict, compare=False, hash=False, repr=False
+    )
 
     def version_id(self, schema: GraphQLSchema, variables: dict[str, Any] | None) -> str | None:
         """The coerced versionId argument; None when the variables do not coerce."""
@@ -82,6 +88,55 @@ class LogPlan:
     def data(self, number: int, text: str) -> dict[str, Any]:
         values = {"number": number, "text": text, "__typename": self.typename}
         return {self.response_key: {key: values[name] for key, name in self.selections}}
+
+    def frames(self, operation_id: str) -> Callable[[int, str], str]:
+        """Each line's whole `next` message as Strawberry encodes it (json.dumps, compact
+        separators, ASCII), put together from pieces encoded once: a late joiner replays
+        100,000 lines, each of them a message. Subscribers of the same document and
+        operation id share the function and the messages of recent lines: a line watched
+        by 500 people is encoded once."""
+        shared = self.cache.get(operation_id)
+        if shared is None:
+            if len(self.cache) > 64:
+                self.cache.clear()
+            shared = self.cache[operation_id] = self._frames(operation_id)
+        return shared
+
+    def _frames(self, operation_id: str) -> Callable[[int, str], str]:
+        head = (
+            '{"id":' + json.dumps(operation_id) + ',"type":"next","payload":{"data":{'
+            + json.dumps(self.response_key) + ":{"
+        )  # fmt: skip
+        typename = json.dumps(self.typename)
+        pieces = [
+            ("," if i else "") + json.dumps(key) + ":" for i, (key, _) in enumerate(self.selections)
+        ]
+        names = [name for _, name in self.selections]
+        encode = encode_basestring_ascii
+
+        recent: dict[int, tuple[str, str]] = {}  # number -> (text, message)
+
+        def frame(number: int, text: str) -> str:
+            found = recent.get(number)
+            if found is not None and found[0] is text:  # the same line (of the same log)
+                return found[1]
+            if len(recent) > 4096:
+                recent.clear()
+            out = [head]
+            for piece, name in zip(pieces, names, strict=True):
+                out.append(piece)
+                if name == "number":
+                    out.append(str(number))
+                elif name == "text":
+                    out.append(encode(text))
+                else:
+                    out.append(typename)
+            out.append("}}}}")
+            message = "".join(out)
+            recent[number] = (text, message)
+            return message
+
+        return frame
 
 
 def log_plan(schema: GraphQLSchema, query: str, operation_name: str | None) -> LogPlan | None:
@@ -190,6 +245,8 @@ class LogStreamHandler(BaseGraphQLTransportWSHandler[Context, None]):
         plan: LogPlan,
         lines: AsyncGenerator[tuple[int, str], None],
     ) -> None:
+        frame = plan.frames(operation.id)
+        send = self.websocket.send_text  # type: ignore[attr-defined]  # our WebSocketAdapter
         while True:
             try:
                 number, text = await anext(lines)
@@ -205,7 +262,6 @@ class LogStreamHandler(BaseGraphQLTransportWSHandler[Context, None]):
                     NextMessage(id=operation.id, type="next", payload=payload)
                 )
                 return
-            payload = NextMessagePayload(data=plan.data(number, text))
-            await operation.send_operation_message(
-                NextMessage(id=operation.id, type="next", payload=payload)
-            )
+            if operation.completed:  # as send_operation_message: nothing after the end
+                return
+            await send(frame(number, text))

@@ -15,8 +15,9 @@ from typing import Any
 
 from starlette.responses import JSONResponse
 from starlette.types import Message, Receive, Scope
+from starlette.websockets import WebSocketDisconnect
 from strawberry.asgi import ASGIWebSocketAdapter
-from strawberry.http.exceptions import NonJsonMessageReceived
+from strawberry.http.exceptions import NonJsonMessageReceived, WebSocketDisconnected
 
 # Deeper than any GraphQL request needs (variables are input objects a few levels deep), far
 # below where Python's JSON decoder would hit its recursion limit.
@@ -171,7 +172,14 @@ def replay(body: bytes, receive: Receive) -> Callable[[], Awaitable[Message]]:
 
 
 class WebSocketAdapter(ASGIWebSocketAdapter):
-    """Closes with 4400 and the specific reason when a frame is not a request."""
+    """Closes with 4400 and the specific reason when a frame is not a request; sends
+    messages already encoded (the build log's direct path)."""
+
+    async def send_text(self, text: str) -> None:
+        try:
+            await self.ws.send_text(text)
+        except WebSocketDisconnect as exc:
+            raise WebSocketDisconnected from exc
 
     async def iter_json(
         self, *, ignore_parsing_errors: bool = False

@@ -42,6 +42,14 @@ class MemoryLogBus:
         log.notify()
         return len(log.lines)
 
+    def extend(self, key: str, texts: list[str]) -> None:
+        """Append lines at once, waking the followers once (the Redis bus copies its stream
+        here in batches)."""
+        log = self._log(key)
+        if texts and not log.closed:
+            log.lines.extend(texts)
+            log.notify()
+
     async def finish(self, key: str, text: str) -> None:
         await self.append(key, text)  # no await inside: nothing runs between the two
         await self.close(key)
@@ -74,7 +82,9 @@ class MemoryLogBus:
                 return
             changed = log.changed
             try:
-                await asyncio.wait_for(changed.wait(), idle)
+                # Not wait_for, which makes a task per wait: a line wakes every follower.
+                async with asyncio.timeout(idle):
+                    await changed.wait()
             except TimeoutError:
                 yield None
 

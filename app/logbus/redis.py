@@ -107,13 +107,16 @@ class RedisLogBus:
             while key in self._followers:
                 response = await self._redis.xread({name: last}, block=BLOCK_MS, count=500)
                 for _, entries in response:
+                    texts: list[str] = []
                     for entry_id, fields in entries:
                         last = entry_id
                         if END in fields:
+                            self._local.extend(key, texts)
                             await self._local.close(key)
                             self._positions.pop(key, None)
                             return
-                        await self._local.append(key, fields["text"])
+                        texts.append(fields["text"])
+                    self._local.extend(key, texts)
                 self._positions[key] = last
         except asyncio.CancelledError:
             raise

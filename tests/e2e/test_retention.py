@@ -219,12 +219,21 @@ async def test_old_versions_are_archived_and_a_revert_restores_one(deployment):
     assert all(v["sizeBytes"] and v["sizeBytes"] > 0 for v in found.values()), found
     assert [p["name"] for p in found[1]["packages"]] == ["yard-alpha"]  # the record stays
     if deployment.mode == "local":
+        # The policy runs after the build has ended (its log closed): a version is marked
+        # archived, then its files go.
         env_dirs = Path(deployment.api.env["ENVYARD_DATA_DIR"]) / "envs" / env_id
+        for _ in range(200):
+            if sorted(p.name for p in env_dirs.iterdir()) == ["v2", "v4", "v5"]:
+                break
+            await asyncio.sleep(0.05)
         assert sorted(p.name for p in env_dirs.iterdir()) == ["v2", "v4", "v5"]
     else:
-        assert await image_state(deployment, found[1], env_id) == {
-            "tagged": False, "manifest": 404
-        }  # fmt: skip
+        gone = {"tagged": False, "manifest": 404}
+        for _ in range(200):  # as above: marked archived first, then untagged
+            if await image_state(deployment, found[1], env_id) == gone:
+                break
+            await asyncio.sleep(0.05)
+        assert await image_state(deployment, found[1], env_id) == gone
         assert await image_state(deployment, found[2], env_id) == {
             "tagged": True, "manifest": 200
         }  # fmt: skip

@@ -124,3 +124,21 @@ def test_a_stream_that_fails_is_an_internal_error_with_a_masked_message() -> Non
     error = coded(GraphQLError(str(failure), original_error=failure))
     assert error.extensions == {"code": "INTERNAL_SERVER_ERROR"}
     assert "database" not in error.message
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["plain", 'quotes " and \\ backslashes', "tab\there\r\n", "ünïcödé ✓ 🐍", "\x00\x1f", ""],
+)
+def test_frames_are_what_strawberry_encodes(text: str) -> None:
+    """The direct path's pre-encoded `next` message equals Strawberry's json.dumps of it."""
+    import json
+
+    document = (
+        "subscription W($v: ID!) { l: buildLog(versionId: $v) { t: text number __typename } }"
+    )
+    plan = log_plan(GRAPHQL, document, "W")
+    assert plan is not None
+    for operation_id in ("1", 'odd "id" ✓'):
+        message = {"id": operation_id, "type": "next", "payload": {"data": plan.data(7, text)}}
+        assert plan.frames(operation_id)(7, text) == json.dumps(message, separators=(",", ":"))

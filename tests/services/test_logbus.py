@@ -81,3 +81,16 @@ async def test_finish_is_the_last_line_whatever_a_cancelled_build_still_writes()
     finally:
         await api.aclose()
         await worker.aclose()
+
+
+async def test_extend_appends_lines_at_once_and_nothing_after_the_end():
+    bus = MemoryLogBus(retention=60)
+    follower = asyncio.create_task(take(bus, "4:1"))
+    await asyncio.sleep(0.01)
+    bus.extend("4:1", ["a", "b", "c"])
+    bus.extend("4:1", [])
+    await bus.close("4:1")
+    bus.extend("4:1", ["after the end"])
+    assert await asyncio.wait_for(follower, 2) == [(1, "a"), (2, "b"), (3, "c")]
+    assert await bus.lines("4:1") == ["a", "b", "c"]
+    await bus.aclose()

@@ -1,0 +1,251 @@
+"""Log fan-out: 1,000 WebSocket subscribers on one build, spread over 2 API processes, and
+late joiners replaying 100,000 lines.
+
+Run: .venv/bin/python bench/fanout.py   (needs PostgreSQL and Redis; prints figures)
+
+Two `envyard serve` processes in the distributed mode share PostgreSQL and Redis. The build
+is a version left BUILDING in the database whose log this process writes into the Redis
+stream, as a worker does (no image is built: the point is the fan-out). Subscribers are
+graphql-transport-ws clients in 4 client processes (2 per API), as browsers on other
+machines would be.
+- live: BENCH_SUBSCRIBERS (default 1,000) subscribers join, then BENCH_LINES (default 400)
+  lines are written at BENCH_RATE lines per second (default 50); each line's latency is its
+  arrival at a subscriber minus the time Redis stored it (the stream entry id, ms);
+- late joiners: a build whose log already holds 100,000 lines; the time for 1 subscriber,
+  then 10 at once, to receive every line, on the direct path (a plain buildLog document)
+  and, for one joiner, through Strawberry (the same fields with `@include(if: true)`); the
+  joiners check each message's type and decode the last one only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import websockets
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from app.db.models import Environment, Version  # noqa: E402
+from app.domain.statuses import EnvironmentStatus, VersionStatus  # noqa: E402
+from app.logbus import log_key  # noqa: E402
+from app.logbus.redis import RedisLogBus  # noqa: E402
+from app.services.runtime import database  # noqa: E402
+from app.services.users import add_user  # noqa: E402
+from app.settings import Settings  # noqa: E402
+from tests.support.server import base_env, postgres_database, run_server  # noqa: E402
+
+SUBSCRIBERS = int(os.environ.get("BENCH_SUBSCRIBERS", "1000"))
+LINES = int(os.environ.get("BENCH_LINES", "400"))
+RATE = float(os.environ.get("BENCH_RATE", "50"))
+REPLAY = 100_000
+REDIS = os.environ.get("ENVYARD_TEST_REDIS", "redis://127.0.0.1:6379/0")
+CLIENT_PROCESSES = 4
+
+DIRECT = "subscription($v: ID!) { buildLog(versionId: $v) { number text } }"
+STRAWBERRY = "subscription($v: ID!) { buildLog(versionId: $v) { number text @include(if: true) } }"
+
+
+@contextlib.asynccontextmanager
+async def subscribed(
+    ws_url: str, token: str, version_id: str, document: str
+) -> AsyncIterator[websockets.ClientConnection]:
+    """A graphql-transport-ws connection with one buildLog subscription ("1") sent."""
+    async with websockets.connect(
+        ws_url, subprotocols=["graphql-transport-ws"], max_size=None, ping_interval=None
+    ) as ws:
+        init = {"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}}
+        await ws.send(json.dumps(init))
+        assert json.loads(await ws.recv())["type"] == "connection_ack"
+        payload = {"query": document, "variables": {"v": version_id}}
+        await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": payload}))
+        yield ws
+
+
+async def subscribe(
+    ws_url: str, token: str, version_id: str, document: str, until: int
+) -> list[tuple[int, float]]:
+    """One subscriber with a lean client: each line's number and arrival time, until line
+    `until` (or the end of the log)."""
+    arrivals: list[tuple[int, float]] = []
+    async with subscribed(ws_url, token, version_id, document) as ws:
+        async for frame in ws:
+            message = json.loads(frame)
+            if message["type"] != "next":
+                break
+            number = message["payload"]["data"]["buildLog"]["number"]
+            arrivals.append((number, time.time()))
+            if number >= until:
+                break
+    return arrivals
+
+
+async def replay(ws_url: str, token: str, version_id: str, document: str, until: int) -> int:
+    """A late joiner that decodes only the last message it waits for (a client decoding
+    every message measures itself); how many `next` messages came before it."""
+    count = 0
+    async with subscribed(ws_url, token, version_id, document) as ws:
+        async for frame in ws:
+            if not isinstance(frame, str) or '"type":"next"' not in frame[:40]:
+                raise AssertionError(frame)
+            count += 1
+            if count == until:
+                number = json.loads(frame)["payload"]["data"]["buildLog"]["number"]
+                assert number == until, number
+                return count
+    return count
+
+
+def subscribe_many(
+    ws_url: str, token: str, version_id: str, count: int, document: str, until: int
+) -> list[list[tuple[int, float]]]:
+    """In a client process: `count` subscribers."""
+
+    async def run() -> list[list[tuple[int, float]]]:
+        return list(
+            await asyncio.gather(
+                *(subscribe(ws_url, token, version_id, document, until) for _ in range(count))
+            )
+        )
+
+    return asyncio.run(run())
+
+
+async def building_version(admin: Any, short: str) -> Version:
+    env = await Environment.create(
+        organization_id=admin.organization_id,
+        creator_id=admin.id,
+        short_name=short,
+        full_name="fan-out",
+        python_version="3.11",
+        status=EnvironmentStatus.IN_PROGRESS,
+    )
+    return await Version.create(environment_id=env.id, number=1, status=VersionStatus.BUILDING)
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+async def live(
+    bus: RedisLogBus, namespace: str, ws_urls: list[str], token: str, version: Version
+) -> list[str]:
+    key = log_key(version.id, version.attempt)
+    await bus.append(key, "line 1: the build starts")
+    parts = CLIENT_PROCESSES
+    shares = [SUBSCRIBERS // parts + (i < SUBSCRIBERS % parts) for i in range(parts)]
+    loop = asyncio.get_running_loop()
+    with ProcessPoolExecutor(parts, mp_context=get_context("spawn")) as pool:
+        started = time.time()
+        jobs = [
+            loop.run_in_executor(
+                pool,
+                subscribe_many,
+                ws_urls[i % len(ws_urls)],
+                token,
+                str(version.id),
+                share,
+                DIRECT,
+                LINES + 1,
+            )
+            for i, share in enumerate(shares)
+        ]
+        # Everyone has joined once every subscriber has line 1; give them a while.
+        await asyncio.sleep(max(5.0, SUBSCRIBERS / 100))
+        joined = time.time() - started
+        for i in range(LINES):
+            await bus.append(key, f"line {i + 2}: " + "x" * 60)
+            await asyncio.sleep(1 / RATE)
+        await bus.close(key)
+        parts_found = await asyncio.gather(*jobs)
+    arrivals = [per for part in parts_found for per in part]
+    redis = bus._redis
+    entries = await redis.xrange(bus.stream(key))
+    stored = {int(f["n"]): int(i.split("-")[0]) / 1000 for i, f in entries if "n" in f}
+    assert len(arrivals) == SUBSCRIBERS
+    assert all([n for n, _ in a] == sorted(stored) for a in arrivals), "lines missed or repeated"
+    latencies = [(t - stored[n]) * 1000 for per in arrivals for n, t in per if n > 1]
+    return [
+        f"live: {SUBSCRIBERS} subscribers over {len(ws_urls)} API processes ({joined:.0f} s to "
+        f"join), {LINES} lines at {RATE:.0f}/s: {len(latencies)} deliveries, "
+        f"p50 {pct(latencies, 0.5):.1f} ms, p99 {pct(latencies, 0.99):.1f} ms, "
+        f"max {max(latencies):.1f} ms   target p99 < 100 ms"
+    ]
+
+
+async def late(bus: RedisLogBus, ws_urls: list[str], token: str, version: Version) -> list[str]:
+    key = log_key(version.id, version.attempt)
+    redis = bus._redis
+    name = bus.stream(key)
+    for start in range(0, REPLAY, 5000):
+        async with redis.pipeline(transaction=False) as pipe:
+            for n in range(start + 1, start + 5001):
+                pipe.xadd(name, {"n": n, "text": f"line {n}: " + "x" * 60})
+            await pipe.execute()
+    lines = []
+    for label, document, count in (
+        ("1 late joiner, direct path", DIRECT, 1),
+        ("10 late joiners at once, direct path", DIRECT, 10),
+        ("1 late joiner, through Strawberry", STRAWBERRY, 1),
+    ):
+        started = time.perf_counter()
+        found = await asyncio.gather(
+            *(
+                replay(ws_urls[i % len(ws_urls)], token, str(version.id), document, REPLAY)
+                for i in range(count)
+            )
+        )
+        took = time.perf_counter() - started
+        assert all(f == REPLAY for f in found)
+        lines.append(
+            f"late join: {label}: {REPLAY:,} lines in {took:.2f} s"
+            + ("   target < 1 s" if count == 1 and document is DIRECT else "")
+        )
+    return lines
+
+
+async def main() -> None:
+    namespace = f"envyard-bench-{uuid.uuid4().hex[:8]}"
+    with tempfile.TemporaryDirectory() as tmp, postgres_database() as url:
+        data = Path(tmp) / "data"
+        env = {
+            **base_env(data, url, "http://127.0.0.1:9/simple"),
+            "ENVYARD_REDIS_URL": REDIS,
+            "ENVYARD_QUEUE_NAME": namespace,
+            # No worker runs here: the API processes never build; a shared data directory
+            # is what the settings ask for of a local builder in the distributed mode.
+            "ENVYARD_SHARED_DATA_DIR": "1",
+        }
+        settings = Settings.from_env(env)
+        with run_server(env) as first, run_server(env) as second:
+            async with database(settings):
+                admin, token = await add_user("fan", "admin", admin=True)
+                running = await building_version(admin, "live")
+                replayed = await building_version(admin, "late")
+            bus = RedisLogBus(REDIS, namespace=namespace, retention=600, max_build_seconds=600)
+            ws_urls = [first.ws_url, second.ws_url]
+            try:
+                lines = await live(bus, namespace, ws_urls, token, running)
+                lines += await late(bus, ws_urls, token, replayed)
+            finally:
+                await bus.aclose()
+    print("log fan-out, distributed mode (PostgreSQL, Redis), 2 API processes")
+    for line in lines:
+        print(" ", line)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
