@@ -218,7 +218,7 @@ class LogStreamHandler(BaseGraphQLTransportWSHandler[Context, None]):
 
     async def _open_log(
         self, operation: Operation[Context, None]
-    ) -> tuple[LogPlan, AsyncGenerator[tuple[int, str], None]] | None:
+    ) -> tuple[LogPlan, AsyncGenerator[list[tuple[int, str]], None]] | None:
         """The plan and the open log, or None to let Strawberry run (and word any error)."""
         query, name, variables = operation.query, operation.operation_name, operation.variables
         if not isinstance(query, str) or not isinstance(name, str | None):
@@ -234,7 +234,7 @@ class LogStreamHandler(BaseGraphQLTransportWSHandler[Context, None]):
             return None
         try:
             user = await self.context.user()
-            lines = await logs.follow_log(self.context.runtime, user, version_id)
+            lines = await logs.follow_log_batches(self.context.runtime, user, version_id)
         except Exception:  # a refusal, or a failure: Strawberry words and codes it
             return None
         return plan, lines
@@ -243,13 +243,13 @@ class LogStreamHandler(BaseGraphQLTransportWSHandler[Context, None]):
         self,
         operation: Operation[Context, None],
         plan: LogPlan,
-        lines: AsyncGenerator[tuple[int, str], None],
+        lines: AsyncGenerator[list[tuple[int, str]], None],
     ) -> None:
         frame = plan.frames(operation.id)
         send = self.websocket.send_text  # type: ignore[attr-defined]  # our WebSocketAdapter
         while True:
             try:
-                number, text = await anext(lines)
+                batch = await anext(lines)
             except StopAsyncIteration:
                 return
             except Exception as exc:
@@ -262,6 +262,7 @@ class LogStreamHandler(BaseGraphQLTransportWSHandler[Context, None]):
                     NextMessage(id=operation.id, type="next", payload=payload)
                 )
                 return
-            if operation.completed:  # as send_operation_message: nothing after the end
-                return
-            await send(frame(number, text))
+            for number, text in batch:
+                if operation.completed:  # as send_operation_message: nothing after the end
+                    return
+                await send(frame(number, text))

@@ -35,4 +35,20 @@ class LogBus(Protocol):
         """Lines from 1, then live, until closed; yields None after `idle` s of silence."""
         ...
 
+    def follow_batches(self, key: str, idle: float) -> AsyncIterator[list[tuple[int, str]] | None]:
+        """`follow`, the lines at hand together (a late joiner's replay in a few steps)."""
+        ...
+
     async def aclose(self) -> None: ...
+
+
+async def lines_of(
+    batches: AsyncIterator[list[tuple[int, str]] | None],
+) -> AsyncIterator[tuple[int, str] | None]:
+    """`follow` made of `follow_batches`: each line, and None for each silence."""
+    async for batch in batches:
+        if batch is None:
+            yield None
+            continue
+        for item in batch:
+            yield item

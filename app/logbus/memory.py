@@ -5,6 +5,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
+from app.logbus import lines_of
+
+# At most this many lines per batch: a late joiner's replay yields to others between them.
+BATCH = 1000
+
 
 class _Log:
     __slots__ = ("changed", "closed", "lines")
@@ -71,13 +76,19 @@ class MemoryLogBus:
         log = self._logs.get(key)
         return None if log is None else list(log.lines)
 
-    async def follow(self, key: str, idle: float) -> AsyncIterator[tuple[int, str] | None]:
+    def follow(self, key: str, idle: float) -> AsyncIterator[tuple[int, str] | None]:
+        return lines_of(self.follow_batches(key, idle))
+
+    async def follow_batches(
+        self, key: str, idle: float
+    ) -> AsyncIterator[list[tuple[int, str]] | None]:
         log = self._log(key)
         sent = 0
         while True:
             while sent < len(log.lines):
-                sent += 1
-                yield sent, log.lines[sent - 1]
+                end = min(len(log.lines), sent + BATCH)
+                yield list(enumerate(log.lines[sent:end], start=sent + 1))
+                sent = end
             if log.closed:
                 return
             changed = log.changed

@@ -18,6 +18,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from app.logbus import lines_of
 from app.logbus.memory import MemoryLogBus
 
 log = logging.getLogger(__name__)
@@ -86,14 +87,19 @@ class RedisLogBus:
             return None
         return _texts(entries)
 
-    async def follow(self, key: str, idle: float) -> AsyncIterator[tuple[int, str] | None]:
+    def follow(self, key: str, idle: float) -> AsyncIterator[tuple[int, str] | None]:
+        return lines_of(self.follow_batches(key, idle))
+
+    async def follow_batches(
+        self, key: str, idle: float
+    ) -> AsyncIterator[list[tuple[int, str]] | None]:
         self._followers[key] = self._followers.get(key, 0) + 1
         reader = self._readers.get(key)
         if reader is None or reader.done():
             self._readers[key] = asyncio.create_task(self._read(key), name=f"log-reader:{key}")
         try:
-            async for item in self._local.follow(key, idle):
-                yield item
+            async for batch in self._local.follow_batches(key, idle):
+                yield batch
         finally:
             self._followers[key] -= 1
             if self._followers[key] == 0:

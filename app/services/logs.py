@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Sequence
+from contextlib import aclosing
 
 from app.db.models import User, Version
 from app.logbus import log_key
+from app.logbus.memory import BATCH
 from app.services.environments import get_version
 from app.services.runtime import Runtime
 
@@ -42,24 +44,48 @@ async def follow_log(
     The version is looked up (and the caller's right to see it checked) here, before the
     first line is asked for.
     """
+    return _lines(_follow(rt, await get_version(user, version_id)))
+
+
+async def follow_log_batches(
+    rt: Runtime, user: User, version_id: str
+) -> AsyncGenerator[list[tuple[int, str]], None]:
+    """`follow_log`, the lines at hand together (a late joiner's replay in a few steps)."""
     return _follow(rt, await get_version(user, version_id))
 
 
-async def _follow(rt: Runtime, version: Version) -> AsyncGenerator[tuple[int, str], None]:
+async def _lines(
+    batches: AsyncGenerator[list[tuple[int, str]], None],
+) -> AsyncGenerator[tuple[int, str], None]:
+    async with aclosing(batches):
+        async for batch in batches:
+            for item in batch:
+                yield item
+
+
+def _numbered(lines: list[str], start: int) -> list[tuple[int, str]]:
+    return list(enumerate(lines, start=start))
+
+
+async def _follow(rt: Runtime, version: Version) -> AsyncGenerator[list[tuple[int, str]], None]:
     if version.status.finished:
-        for number, text in enumerate(_stored(version), start=1):
-            yield number, text
+        stored = _stored(version)
+        for at in range(0, len(stored), BATCH):
+            yield _numbered(stored[at : at + BATCH], at + 1)
         return
     sent = 0
-    async for item in rt.logbus.follow(log_key(version.id, version.attempt), IDLE_CHECK):
-        if item is not None:
-            sent = item[0]
-            yield item
+    key = log_key(version.id, version.attempt)
+    async for batch in rt.logbus.follow_batches(key, IDLE_CHECK):
+        if batch is not None:
+            if batch:
+                sent = batch[-1][0]
+                yield batch
             continue
         fresh = await Version.get_or_none(id=version.id)
         if fresh is None or fresh.attempt != version.attempt:
             return
         if fresh.status.finished:
-            for number, text in enumerate(_stored(fresh)[sent:], start=sent + 1):
-                yield number, text
+            rest = _stored(fresh)[sent:]
+            for at in range(0, len(rest), BATCH):
+                yield _numbered(rest[at : at + BATCH], sent + at + 1)
             return

@@ -94,3 +94,25 @@ async def test_extend_appends_lines_at_once_and_nothing_after_the_end():
     assert await asyncio.wait_for(follower, 2) == [(1, "a"), (2, "b"), (3, "c")]
     assert await bus.lines("4:1") == ["a", "b", "c"]
     await bus.aclose()
+
+
+async def test_a_late_joiner_follows_in_batches():
+    from app.logbus.memory import BATCH
+
+    bus = MemoryLogBus(retention=60)
+    bus.extend("5:1", [f"line {i}" for i in range(1, 2 * BATCH + 501)])
+    follower = asyncio.create_task(_batches(bus, "5:1"))
+    await asyncio.sleep(0.01)
+    await bus.append("5:1", "live")
+    await bus.close("5:1")
+    batches = await asyncio.wait_for(follower, 2)
+    assert [len(b) for b in batches] == [BATCH, BATCH, 500, 1]
+    flat = [item for b in batches for item in b]
+    assert flat == [(i, f"line {i}") for i in range(1, 2 * BATCH + 501)] + [
+        (2 * BATCH + 501, "live")
+    ]
+    await bus.aclose()
+
+
+async def _batches(bus: MemoryLogBus, key: str) -> list[list[tuple[int, str]]]:
+    return [b async for b in bus.follow_batches(key, 5.0) if b is not None]
