@@ -227,6 +227,13 @@ async def main() -> None:
     print(f"  {'ratio baseline / next version':44s} {ratio:6.1f}x")
     for label, (live, replay, joining) in fan_outs.items():
         ms = [v * 1000 for v in live]
+        if not ms:
+            print(
+                f"log fan-out ({label}): no live deliveries, the build's lines were all stored "
+                f"before the {SUBSCRIBERS} subscribers had joined ({joining:.2f} s): see "
+                "bench/fanout.py for live fan-out at a set line rate"
+            )
+            continue
         print(
             f"log fan-out ({label}), {SUBSCRIBERS} subscribers on {API_PROCESSES} API "
             f"process(es), {CLIENT_PROCESSES * API_PROCESSES} client process(es), joined within "

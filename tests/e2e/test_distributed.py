@@ -13,6 +13,7 @@ import asyncpg
 import pytest
 from redis.asyncio import Redis
 
+from app.builders.toolbox import CACHE_MOUNT, TOOLS_MOUNT
 from tests.support.client import Client, collect_log
 from tests.support.ops import BUILD, create, get, wait_built
 from tests.support.server import Server, start_worker, stop_process
@@ -215,3 +216,31 @@ async def test_cancelled_build_removes_its_container(server, people):
     # The job's abort (or the heartbeat, within an interval) stops the build, which removes
     # its container itself (0.5 s after cancelBuild was sent, here).
     await wait_removed(server, version["id"], timeout=2)
+
+
+async def test_images_hold_the_environment_but_not_the_caches(server, people):
+    """uv's and conda's caches and envyard's tools are mounted into build containers, never
+    committed: an image run without them holds its packages and nothing of either."""
+    env = await create(people.alice, pipLibraries=["yard-alpha==1.0"])
+    await people.alice(BUILD, id=env["id"])
+    assert (await wait_built(people.alice, env["id"]))["status"] == "DRAFT"
+    script = (
+        f"find {CACHE_MOUNT} {TOOLS_MOUNT} -mindepth 1 | wc -l; "
+        "/opt/envyard/venv/bin/python -c 'import importlib.metadata as m; "
+        'print(m.version("yard-alpha"))\''
+    )
+    async with aiodocker.Docker() as docker:
+        container = await docker.containers.run(
+            {
+                "Image": f"envyard/acme/{env['shortName']}:1",
+                "Cmd": ["sh", "-c", script],
+                "HostConfig": {"NetworkMode": "none"},
+                "Labels": {"envyard.test": "images"},
+            }
+        )
+        try:
+            await container.wait(timeout=60)
+            out = "".join(await container.log(stdout=True, stderr=True)).split()
+        finally:
+            await container.delete(force=True)
+    assert out == ["0", "1.0"], out
