@@ -10,6 +10,7 @@ import strawberry
 from graphql import BREAK, FieldNode, GraphQLResolveInfo, Visitor, visit
 
 from app.db import models
+from app.domain import pages
 from app.domain.environments import BaseEnvironment as BaseEnvironmentRule
 from app.domain.errors import BadUserInput, NotFound
 from app.domain.governance import Violation
@@ -232,7 +233,8 @@ class Environment:
             int | None, strawberry.argument(description="A version number; from 1 when null.")
         ] = None,
     ) -> list[Version]:
-        check_slice(first, after, "versions")
+        pages.check_first(first, "versions")
+        pages.check_after_number(after, "versions")
         found = await _versions(info, self.model.id)
         if after is not None:
             found = [v for v in found if v.number > after]
@@ -289,7 +291,8 @@ class Environment:
             after_id = None if after is None else parse_id(after, "event")
         except NotFound:
             raise BadUserInput("after", "events: after must be an event's id.") from None
-        check_slice(first, after_id, "events")
+        pages.check_first(first, "events")
+        pages.check_after_number(after_id, "events")
         found = await info.context.events_loader.load(self.model.id)
         if after_id is not None:
             found = [e for e in found if e.id > after_id]
@@ -326,8 +329,6 @@ class Environment:
             model=env,
         )
 
-
-MAX_SLICE = 1000
 
 # Fields whose resolvers read a version's package list.
 _NEEDS_PACKAGES = frozenset({"packages", "policyViolations"})
@@ -368,13 +369,6 @@ def _selects(raw: GraphQLResolveInfo, names: frozenset[str]) -> bool:
         if found:
             return True
     return False
-
-
-def check_slice(first: int | None, after: int | None, field: str) -> None:
-    if first is not None and not 1 <= first <= MAX_SLICE:
-        raise BadUserInput("first", f"{field}: first must be between 1 and {MAX_SLICE}, or null.")
-    if after is not None and after < 0:
-        raise BadUserInput("after", f"{field}: after must not be negative.")
 
 
 def _numbered(versions: list[models.Version], number: int | None) -> Version | None:

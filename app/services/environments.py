@@ -10,12 +10,11 @@ from typing import Any
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 from tortoise.query_utils import Prefetch
-from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
 from app.builders.lock import write_lock
 from app.db.models import Environment, User, Version
-from app.domain import access, governance
+from app.domain import access, governance, pages
 from app.domain import environments as rules
 from app.domain.errors import BadUserInput, InvalidState, NameTaken, NotFound
 from app.domain.ids import parse_id
@@ -63,22 +62,8 @@ def _versions() -> Prefetch:
     return Prefetch("versions", queryset=Version.all().only(*version_columns()))
 
 
-async def with_details(query: QuerySet[Environment]) -> list[Environment]:
-    """The environments of `query` with their creators and versions (three queries)."""
-    return await query.prefetch_related("creator", _versions())
-
-
 async def get_environment(user: User, env_id: str | int) -> Environment:
     return await _load(user, env_id, "creator", _versions())
-
-
-MAX_LIST_PAGE = 1000
-
-
-def _page_size(first: int | None) -> int | None:
-    if first is not None and not 1 <= first <= MAX_LIST_PAGE:
-        raise BadUserInput("first", f"first must be between 1 and {MAX_LIST_PAGE}, or null.")
-    return first
 
 
 async def _anchor(user: User, after: str | None) -> Environment | None:
@@ -100,7 +85,7 @@ async def list_environments(
     """The environments the user may see, by short name (unique in an organization, and
     never changed), all of them or `first` after the environment `after`: one query, no
     details (the GraphQL fields load creators and versions when selected, batched)."""
-    first = _page_size(first)
+    first = pages.check_first(first, "environments")
     query = Environment.filter(visible_to(user))
     anchor = await _anchor(user, after)
     if anchor is not None:
@@ -117,7 +102,7 @@ async def pending_environments(
     """The review queue, oldest submission first, all of it or `first` after the
     environment `after` (which may have left the queue since: its submission time stays)."""
     access.require_admin(actor(user))
-    first = _page_size(first)
+    first = pages.check_first(first, "pendingEnvironments")
     query = Environment.filter(
         organization_id=user.organization_id, status=EnvironmentStatus.PENDING_APPROVAL
     )
