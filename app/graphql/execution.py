@@ -12,6 +12,10 @@ where none is allowed, a value a scalar refuses, an awaitable, @defer, @stream, 
 an `is_type_of` check) it gives the list back to graphql-core, so results and errors are
 always graphql-core's own; tests/graphql/test_execution.py compares the two on every list
 type of the schema.
+
+The listings of environments go further: their resolvers return a Listing (their query),
+which FastListsContext completes from the database's rows when the selection allows
+(app/graphql/listing.py) and ListingsContext, graphql-core's plain execution, from objects.
 """
 
 from __future__ import annotations
@@ -41,6 +45,9 @@ from graphql.execution.collect_fields import FieldDetailsList
 from graphql.pyutils import AwaitableOrValue, Path, Undefined
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
+from app.graphql import listing
+from app.graphql.listing import Listing
+
 # One selected field of a flat object: (response key, how to read it or None for
 # __typename, how to coerce it, whether it is non-null).
 _Leaf = tuple[str, Callable[[Any], Any] | None, Callable[[Any], Any], bool]
@@ -52,12 +59,76 @@ class _GiveBack(Exception):
     """The shortcut cannot complete this list as graphql-core would: let it."""
 
 
-class FastListsContext(StrawberryGraphQLCoreExecutionContext):
+class ListingsContext(StrawberryGraphQLCoreExecutionContext):
+    """graphql-core's execution, where a listing resolver's value (a Listing: its query)
+    becomes its objects; FastListsContext completes it from rows where it can."""
+
+    def complete_value(
+        self,
+        return_type: GraphQLOutputType,
+        field_details_list: FieldDetailsList,
+        info: GraphQLResolveInfo,
+        path: Path,
+        result: Any,
+        position_context: Any,
+    ) -> AwaitableOrValue[Any]:
+        if type(result) is Listing:
+            return self._complete_listing(
+                return_type, field_details_list, info, path, result, position_context
+            )
+        return super().complete_value(
+            return_type, field_details_list, info, path, result, position_context
+        )
+
+    async def _complete_listing(
+        self,
+        return_type: GraphQLOutputType,
+        field_details_list: FieldDetailsList,
+        info: GraphQLResolveInfo,
+        path: Path,
+        listed: Listing,
+        position_context: Any,
+    ) -> Any:
+        """A listing of environments from its objects, by graphql-core."""
+        found = listed.objects(await listed.query)
+        completed = super().complete_value(
+            return_type, field_details_list, info, path, found, position_context
+        )
+        if self.is_awaitable(completed):
+            completed = await completed
+        return completed
+
+
+class FastListsContext(ListingsContext):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # Plans by (item type, id of the field's node list), kept alive with the list, as
         # graphql-core memoizes collected subfields: one per field of the document.
         self._plans: dict[tuple[Any, int], tuple[FieldDetailsList, _Plan | None]] = {}
+
+    async def _complete_listing(
+        self,
+        return_type: GraphQLOutputType,
+        field_details_list: FieldDetailsList,
+        info: GraphQLResolveInfo,
+        path: Path,
+        listed: Listing,
+        position_context: Any,
+    ) -> Any:
+        """From its rows (app/graphql/listing.py) when its selection allows."""
+        if not (
+            (self.middleware_manager is not None and self.middleware_manager.middlewares)
+            or self.get_stream_usage(field_details_list, path)
+        ):
+            made = listing.plan(self, return_type, field_details_list)
+            if made is not None:
+                try:
+                    return await listing.complete(made, listed.query)
+                except listing.GiveBack:
+                    pass
+        return await super()._complete_listing(
+            return_type, field_details_list, info, path, listed, position_context
+        )
 
     def complete_iterable_value(
         self,

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import ParserCache
 from strawberry.types.execution import ExecutionContext
+from tortoise.queryset import QuerySet
 
+from app.db import models
 from app.domain.errors import BadUserInput, InvalidState
 from app.eventbus import Lagging
 from app.graphql.context import Info
 from app.graphql.errors import code_in_place, stream_failure
 from app.graphql.execution import FastListsContext
 from app.graphql.limits import CachedValidation, RequestGuard, shape_rules
+from app.graphql.listing import Listing
 from app.graphql.types import (
     Activation,
     AfterEnvironment,
@@ -40,6 +43,13 @@ from app.graphql.types import (
 )
 from app.services import builds, events, governance, logs, policies
 from app.services import environments as envs
+
+
+def _listing(query: QuerySet[models.Environment]) -> list[Environment]:
+    """The environments of `query`, completed from rows where the selection allows
+    (app/graphql/listing.py), else as Environment objects."""
+    made = Listing(query, lambda found: [Environment.of(e) for e in found])
+    return cast(list[Environment], made)
 
 
 def _given(value: Any) -> Any:
@@ -69,7 +79,7 @@ class Query:
         after: AfterEnvironment = None,
     ) -> list[Environment]:
         user = await info.context.user()
-        return [Environment.of(e) for e in await envs.list_environments(user, first, after)]
+        return _listing(await envs.environments_query(user, first, after))
 
     @strawberry.field
     async def environment(self, info: Info, id: strawberry.ID) -> Environment | None:
@@ -87,7 +97,7 @@ class Query:
         after: AfterEnvironment = None,
     ) -> list[Environment]:
         user = await info.context.user()
-        return [Environment.of(e) for e in await envs.pending_environments(user, first, after)]
+        return _listing(await envs.pending_query(user, first, after))
 
     @strawberry.field(description="One version, by id; NOT_FOUND if the caller may not see it.")
     async def version(self, info: Info, id: strawberry.ID) -> Version:

@@ -10,6 +10,7 @@ from typing import Any
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 from tortoise.query_utils import Prefetch
+from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
 from app.builders.lock import write_lock
@@ -79,12 +80,12 @@ async def _anchor(user: User, after: str | None) -> Environment | None:
     return env
 
 
-async def list_environments(
+async def environments_query(
     user: User, first: int | None = None, after: str | None = None
-) -> list[Environment]:
+) -> QuerySet[Environment]:
     """The environments the user may see, by short name (unique in an organization, and
-    never changed), all of them or `first` after the environment `after`: one query, no
-    details (the GraphQL fields load creators and versions when selected, batched)."""
+    never changed), all of them or `first` after the environment `after`, as one query (the
+    GraphQL listing reads it as rows or as models; see app/graphql/listing.py)."""
     first = pages.check_first(first, "environments")
     query = Environment.filter(visible_to(user))
     anchor = await _anchor(user, after)
@@ -93,12 +94,21 @@ async def list_environments(
             Q(short_name__gt=anchor.short_name) | Q(short_name=anchor.short_name, id__gt=anchor.id)
         )
     query = query.order_by("short_name", "id")
-    return await (query.limit(first) if first is not None else query)
+    return query.limit(first) if first is not None else query
 
 
-async def pending_environments(
+async def list_environments(
     user: User, first: int | None = None, after: str | None = None
 ) -> list[Environment]:
+    """environments_query's environments, without details (the GraphQL fields load creators
+    and versions when selected, batched)."""
+    query = await environments_query(user, first, after)
+    return await query
+
+
+async def pending_query(
+    user: User, first: int | None = None, after: str | None = None
+) -> QuerySet[Environment]:
     """The review queue, oldest submission first, all of it or `first` after the
     environment `after` (which may have left the queue since: its submission time stays)."""
     access.require_admin(actor(user))
@@ -115,7 +125,14 @@ async def pending_environments(
             | Q(submitted_at=anchor.submitted_at, id__gt=anchor.id)
         )
     query = query.order_by("submitted_at", "id")
-    return await (query.limit(first) if first is not None else query)
+    return query.limit(first) if first is not None else query
+
+
+async def pending_environments(
+    user: User, first: int | None = None, after: str | None = None
+) -> list[Environment]:
+    query = await pending_query(user, first, after)
+    return await query
 
 
 async def get_version(user: User, version_id: str | int) -> Version:

@@ -12,7 +12,7 @@ import strawberry
 
 from app.graphql import execution
 from app.graphql.context import Context
-from app.graphql.execution import FastListsContext
+from app.graphql.execution import FastListsContext, ListingsContext
 from app.graphql.schema import Mutation, Query, Subscription, schema
 from app.services.users import add_user
 from tests.support.population import populate
@@ -160,7 +160,13 @@ async def test_the_same_as_graphql_core_on_every_edge(index, shortcuts):
 
 # -- envyard's schema ------------------------------------------------------------------------
 
-plain_envyard = type(schema)(query=Query, mutation=Mutation, subscription=Subscription)
+# graphql-core's completion everywhere (a listing's query becomes its objects)
+plain_envyard = type(schema)(
+    query=Query,
+    mutation=Mutation,
+    subscription=Subscription,
+    execution_context_class=ListingsContext,
+)
 
 LISTINGS = [
     """{ environments { id shortName status creator { username }
