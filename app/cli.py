@@ -43,6 +43,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from app import datadir
+    from app.graphql.ws_protocol import BatchingWebSocketProtocol
     from app.main import create_app
     from app.services.users import DEFAULT_ADMIN, DEFAULT_ORG, bootstrap_admin
 
@@ -70,7 +71,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             host=args.host,
             port=args.port,
             log_level=args.log_level,
-            ws="websockets-sansio",
+            # websockets' sans-I/O protocol, writing a late joiner's replay many lines at a
+            # time (app/graphql/ws_protocol.py)
+            ws=BatchingWebSocketProtocol,
             # Log lines are tiny frames; compressing each costs more CPU than it saves bytes,
             # and with hundreds of subscribers per build that CPU is the line latency.
             ws_per_message_deflate=False,

@@ -14,12 +14,14 @@ nothing reaches a shell.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import tomllib
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Protocol
+from typing import Any, Protocol
 
 from packaging.utils import canonicalize_name
 
@@ -91,7 +93,14 @@ class Steps:
         self._tools = tools
         self._emit = emit
 
-    async def make(self, request: BuildRequest, plan: Plan) -> BuildResult:
+    async def make(self, request: BuildRequest, plan: Plan, *, exact: bool = False) -> BuildResult:
+        """Build `request` into the plan's prefix. Without conda, one uv resolution of the
+        pip requirements and the packages the environment starts from (the previous
+        version's pins, or what the prefix holds), installed from its pylock.toml, which
+        also gives the lock file's URLs; with conda (or `exact` pins, restoring a lock file)
+        the pins are installed without dependencies, then the requirements."""
+        if not plan.conda and not exact:
+            return await self._make_pip(request, plan)
         emit, work, python = self._emit, self._tools.work, plan.python
         if plan.conda:
             await emit(
@@ -171,7 +180,7 @@ class Steps:
         exact_request = replace(
             request, conda_requirements=exact.conda_specs, pip_requirements=(), previous=None
         )
-        result = await self.make(exact_request, plan)
+        result = await self.make(exact_request, plan, exact=True)
         have = {p.key: p.version for p in result.packages}
         want = {p.key: p.version for p in exact.packages}
         if have != want:
@@ -260,6 +269,69 @@ class Steps:
     async def _step(self, what: str, command: list[str], source: str) -> None:
         await run_step(self._host, self._emit, what, command, source)
 
+    async def _make_pip(self, request: BuildRequest, plan: Plan) -> BuildResult:
+        """A virtualenv's version by one uv resolution: of the pip requirements with the
+        packages the environment starts from (the previous version's, as pins for a new
+        virtualenv, or what the virtualenv updated in place holds), named so that they stay,
+        at their versions where the resolution allows (they are its preferences). uv writes
+        the resolution as a pylock.toml, installs its files, and the lock file takes their
+        URLs from it. A new virtualenv is made while uv resolves (for its interpreter)."""
+        fresh = plan.interpreter is not None
+        if fresh:
+            await self._emit(
+                f"Creating a Python {request.python_version} environment for version "
+                f"{request.number}"
+            )
+            found = inventory.Survey([], [])
+        else:
+            found = await inventory.survey_built(self._host, plan.prefix)
+        starting = [p for p in [*plan.pins, *found.packages] if p.manager is PackageManager.PIP]
+        names = sorted({str(canonicalize_name(p.name)) for p in starting})
+        lines = [*request.pip_requirements, *names]
+        work = self._tools.work
+        resolved = f"{work}/resolved/pylock.toml"  # uv wants this file name
+        steps = []
+        if fresh:
+            assert plan.interpreter is not None
+            # the build's own files may be in the prefix already (the local builder keeps
+            # them there), written for the resolution running beside
+            venv = ["venv", "--no-project", "--allow-existing", "--python", plan.interpreter]
+            steps.append(self._uv(*venv, plan.prefix))
+        if lines:
+            files = {f"{work}/requirements.txt": "".join(f"{line}\n" for line in lines).encode()}
+            if starting:
+                # an existing output file is what `uv pip compile` keeps where it can
+                files[resolved] = preferences(starting).encode()
+            await self._host.put(files)
+            libraries = count(len(request.pip_requirements), "pip library", "pip libraries")
+            await self._emit(
+                f"Resolving {libraries} with the {count(len(names), 'pip package')} of the "
+                "previous version"
+                if names
+                else f"Resolving {libraries}"
+            )
+            target = plan.interpreter if fresh else plan.python
+            assert target is not None
+            compile_ = (
+                "pip", "compile", "--quiet", "--format", "pylock.toml", "--python", target,
+                "-o", resolved, f"{work}/requirements.txt",
+            )  # fmt: skip
+            steps.append(self._uv(*compile_, index=True))
+        await _all(steps)
+        urls: dict[str, str] = {}
+        if lines:
+            await self._uv("pip", "install", "--python", plan.python, "-r", resolved, index=True)
+            with contextlib.suppress(tomllib.TOMLDecodeError):
+                urls = pylock_urls(tomllib.loads(await self._host.get(resolved)))
+        packages = (await inventory.survey_built(self._host, plan.prefix)).packages
+        pip = [
+            (p.name, p.version, urls.get(p.key[1], ""))
+            for p in packages
+            if p.manager is PackageManager.PIP
+        ]
+        lockfile = pip_lock_text(pip, self._settings.index_url)
+        return BuildResult(plan.python, packages, lockfile=lockfile, channels=[])
+
     # -- the lock file -------------------------------------------------------------------
 
     async def _lockfile(self, plan: Plan, packages: list[Package]) -> str:
@@ -299,15 +371,45 @@ class Steps:
             lock = tomllib.loads(await self._host.get(f"{work}/pylock.toml"))
         except (ChildFailed, tomllib.TOMLDecodeError):  # the index is gone since, say
             return {}
-        found: dict[str, str] = {}
-        for package in lock.get("packages", []):
-            for wheel in package.get("wheels", []) or [package.get("sdist", {})]:
-                if wheel.get("url"):
-                    digest = wheel.get("hashes", {}).get("sha256")
-                    suffix = f"#sha256={digest}" if digest else ""
-                    found[canonicalize_name(package["name"])] = wheel["url"] + suffix
-                    break
-        return found
+        return pylock_urls(lock)
+
+
+def pylock_urls(lock: dict[str, Any]) -> dict[str, str]:
+    """Canonical name -> the URL (with `#sha256=`) of each package's file in a pylock.toml
+    that uv wrote for one interpreter (its wheels are those that interpreter can install,
+    best first; the sdist when there is none)."""
+    found: dict[str, str] = {}
+    for package in lock.get("packages", []):
+        for wheel in package.get("wheels", []) or [package.get("sdist", {})]:
+            if wheel.get("url"):
+                digest = wheel.get("hashes", {}).get("sha256")
+                suffix = f"#sha256={digest}" if digest else ""
+                found[canonicalize_name(package["name"])] = wheel["url"] + suffix
+                break
+    return found
+
+
+def preferences(packages: Sequence[Package]) -> str:
+    """A pylock.toml naming the pip packages' versions (no files): what `uv pip compile`
+    prefers when it is its output file."""
+    lines = ['lock-version = "1.0"', 'created-by = "envyard"']
+    for p in packages:
+        if p.manager is PackageManager.PIP:
+            lines += ["", "[[packages]]", f"name = {json.dumps(p.name)}"]
+            lines.append(f"version = {json.dumps(p.version)}")
+    return "\n".join(lines) + "\n"
+
+
+async def _all(steps: Sequence[Coroutine[Any, Any, None]]) -> None:
+    """Run the steps side by side; the first to fail stops the others and is raised as is."""
+    tasks = [asyncio.ensure_future(step) for step in steps]
+    try:
+        for done in asyncio.as_completed(tasks):
+            await done
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def run_step(host: Host, emit: Emit, what: str, command: list[str], source: str) -> None:

@@ -57,6 +57,8 @@ LOG_FIELDS = {"number", "text", "__typename"}
 # limits (which Strawberry checks on the other path): 2 levels, < 4000 tokens, <= 9 aliases.
 MAX_QUERY_LENGTH = 4000
 MAX_SELECTIONS = 8
+# The most a replay writes at once (app/graphql/ws_protocol.py), in characters of messages.
+WRITE_BYTES = 256 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,7 +248,9 @@ class LogStreamHandler(BaseGraphQLTransportWSHandler[Context, None]):
         lines: AsyncGenerator[list[tuple[int, str]], None],
     ) -> None:
         frame = plan.frames(operation.id)
-        send = self.websocket.send_text  # type: ignore[attr-defined]  # our WebSocketAdapter
+        adapter = self.websocket
+        send = adapter.send_text  # type: ignore[attr-defined]  # our WebSocketAdapter
+        send_many = adapter.send_many if adapter.sends_many else None  # type: ignore[attr-defined]
         while True:
             try:
                 batch = await anext(lines)
@@ -262,7 +266,21 @@ class LogStreamHandler(BaseGraphQLTransportWSHandler[Context, None]):
                     NextMessage(id=operation.id, type="next", payload=payload)
                 )
                 return
+            if send_many is not None and len(batch) > 1:
+                # at most about WRITE_BYTES a write, so that a slow reader's backpressure
+                # still holds the sending back
+                frames: list[str] = []
+                size, last = 0, len(batch) - 1
+                for i, (number, text) in enumerate(batch):
+                    frames.append(frame(number, text))
+                    size += len(frames[-1])
+                    if size >= WRITE_BYTES or i == last:
+                        if operation.completed:  # as send_operation_message: nothing after
+                            return
+                        await send_many(frames)
+                        frames, size = [], 0
+                continue
             for number, text in batch:
-                if operation.completed:  # as send_operation_message: nothing after the end
+                if operation.completed:
                     return
                 await send(frame(number, text))

@@ -19,6 +19,8 @@ from starlette.websockets import WebSocketDisconnect
 from strawberry.asgi import ASGIWebSocketAdapter
 from strawberry.http.exceptions import NonJsonMessageReceived, WebSocketDisconnected
 
+from app.graphql.ws_protocol import SEND_MANY
+
 # Deeper than any GraphQL request needs (variables are input objects a few levels deep), far
 # below where Python's JSON decoder would hit its recursion limit.
 MAX_JSON_DEPTH = 64
@@ -179,6 +181,19 @@ class WebSocketAdapter(ASGIWebSocketAdapter):
         try:
             await self.ws.send_text(text)
         except WebSocketDisconnect as exc:
+            raise WebSocketDisconnected from exc
+
+    @property
+    def sends_many(self) -> bool:
+        """Whether the server writes many messages at once (app/graphql/ws_protocol.py)."""
+        return SEND_MANY in self.ws.scope.get("extensions", {})
+
+    async def send_many(self, texts: list[str]) -> None:
+        """The messages, in order, in one write; only where `sends_many`. Starlette knows
+        no such ASGI message, so it goes to the server's `send` itself."""
+        try:
+            await self.ws._send({"type": SEND_MANY, "texts": texts})
+        except OSError as exc:  # uvicorn's ClientDisconnected, as Starlette's send_text
             raise WebSocketDisconnected from exc
 
     async def iter_json(

@@ -68,7 +68,7 @@ async def test_cancelled_over_and_over_the_build_still_removes_its_container(
     installing = asyncio.Event()
 
     async def emit(line: str) -> None:
-        if line.startswith("Installing"):
+        if line.startswith("Resolving"):
             installing.set()
 
     request = BuildRequest(
@@ -84,7 +84,7 @@ async def test_cancelled_over_and_over_the_build_still_removes_its_container(
         attempt=1,
     )
     build = asyncio.create_task(builder.build(request, emit))
-    await asyncio.wait_for(installing.wait(), 60)  # pip runs; its log is being streamed
+    await asyncio.wait_for(installing.wait(), 60)  # uv resolves; its log is being streamed
     assert len(await listed(docker, ours)) == 1
     # A job abort can land on top of the heartbeat's cancel, while the container is removed.
     while not build.done():

@@ -50,7 +50,7 @@ async def test_build_interrupted_by_a_killed_server(backend, tmp_path, index_url
             version = (await client(BUILD, id=env["id"]))["buildEnvironment"]
             # uv now waits 3 s for yard-slow's index page: the lines so far are stored
             # within LOG_STORE_INTERVAL (0.5 s).
-            before_kill = await lines_until(client, version["id"], "$ uv pip install")
+            before_kill = await lines_until(client, version["id"], "$ uv pip compile")
             await asyncio.sleep(1.2)
             first.process.send_signal(signal.SIGKILL)
             first.process.wait()
@@ -92,7 +92,7 @@ async def test_second_server_on_the_same_data_directory_is_refused(tmp_path, ind
             client = Client(first.http_url, first.ws_url, token)
             env = await create(client, pipLibraries=["yard-slow"])
             version = (await client(BUILD, id=env["id"]))["buildEnvironment"]
-            await lines_until(client, version["id"], "$ uv pip install")
+            await lines_until(client, version["id"], "$ uv pip compile")
 
             started = time.monotonic()
             second = await asyncio.create_subprocess_exec(
@@ -126,7 +126,7 @@ async def test_a_server_starting_on_the_same_database_leaves_a_live_build_alone(
             client = Client(first.http_url, first.ws_url, token)
             env = await create(client, pipLibraries=["yard-sloth"])
             version = (await client(BUILD, id=env["id"]))["buildEnvironment"]
-            await lines_until(client, version["id"], "$ uv pip install")
+            await lines_until(client, version["id"], "$ uv pip compile")
             with run_server({**base_env(second_dir, url, index_url), **FAST_HEARTBEAT}):
                 # It watches the running build's heartbeat for two intervals and sees it move
                 # (yard-sloth's index page takes 8 s: the build outlasts that).

@@ -257,6 +257,30 @@ LOCKFILES = (
 )
 
 
+async def test_a_next_version_keeps_the_previous_versions_where_it_can(people):
+    """Built on top of the previous version: its packages stay at their versions unless a
+    library asks for others (the one uv resolution prefers them), and the lock file names
+    the file of each version installed, with its hash."""
+    alice = people.alice
+    env = await create(alice, pipLibraries=["yard-alpha==1.0"])
+    env, _ = await build(alice, env["id"])
+    # yard-beta wants yard-alpha>=1.0, whose newest is 2.0: 1.0 stays
+    await alice(UPDATE, id=env["id"], i={"pipLibraries": ["yard-beta"]})
+    env, _ = await build(alice, env["id"])
+    v2 = env["versions"][1]
+    assert installed(v2) == {"yard-alpha": "1.0", "yard-beta": "1.0"}, v2["log"]
+    await alice(UPDATE, id=env["id"], i={"pipLibraries": ["yard-beta", "yard-alpha>=2"]})
+    env, _ = await build(alice, env["id"])
+    v3 = env["versions"][2]
+    assert installed(v3) == {"yard-alpha": "2.0", "yard-beta": "1.0"}, v3["log"]
+    lock = read_lock((await alice(LOCKFILES, id=v3["id"]))["version"]["lock"])
+    files = {p["name"]: p["location"] for p in lock["packages"] if p["name"].startswith("yard")}
+    assert files.keys() == {"yard-alpha", "yard-beta"}
+    for name, location in files.items():
+        wheel = f"{name.replace('-', '_')}-{installed(v3)[name]}-py3-none-any.whl#sha256="
+        assert wheel in location, location
+
+
 async def test_lock_files_list_exactly_the_installed_packages(server, people):
     alice = people.alice
     env = await create(alice, pipLibraries=["yard-beta", "yard-gamma[fast]"])

@@ -112,13 +112,19 @@ LONG_NAME = "yard-" + "x" * 70_000
 
 
 class _QuietHandler(SimpleHTTPRequestHandler):
-    """Serves files; the pages of SLOW_PROJECTS answer late."""
+    """Serves files; the pages of SLOW_PROJECTS answer late, every time: they tell installers
+    not to keep them (an index page uv kept as fresh makes a "slow" build fast)."""
 
     def do_GET(self) -> None:
         for project, seconds in SLOW_PROJECTS.items():
             if f"/simple/{project}/" in self.path:
                 time.sleep(seconds)
         super().do_GET()
+
+    def end_headers(self) -> None:
+        if any(f"/simple/{project}/" in self.path for project in SLOW_PROJECTS):
+            self.send_header("Cache-Control", "no-store, no-cache")
+        super().end_headers()
 
     def log_message(self, format: str, *args: object) -> None:
         pass
