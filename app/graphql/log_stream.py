@@ -22,7 +22,7 @@ from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing, suppress
 from dataclasses import dataclass
 from json.encoder import encode_basestring_ascii
-from typing import Any
+from typing import Any, cast
 
 from graphql import (
     FieldNode,
@@ -50,6 +50,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
 
 from app.graphql.context import Context
 from app.graphql.errors import coded, stream_failure
+from app.graphql.transport import WebSocketAdapter
 from app.services import logs
 
 LOG_FIELDS = {"number", "text", "__typename"}
@@ -248,9 +249,8 @@ class LogStreamHandler(BaseGraphQLTransportWSHandler[Context, None]):
         lines: AsyncGenerator[list[tuple[int, str]], None],
     ) -> None:
         frame = plan.frames(operation.id)
-        adapter = self.websocket
-        send = adapter.send_text  # type: ignore[attr-defined]  # our WebSocketAdapter
-        send_many = adapter.send_many if adapter.sends_many else None  # type: ignore[attr-defined]
+        adapter = cast(WebSocketAdapter, self.websocket)  # the view's adapter class
+        send, write_now = adapter.send_text, adapter.writer
         while True:
             try:
                 batch = await anext(lines)
@@ -266,7 +266,7 @@ class LogStreamHandler(BaseGraphQLTransportWSHandler[Context, None]):
                     NextMessage(id=operation.id, type="next", payload=payload)
                 )
                 return
-            if send_many is not None and len(batch) > 1:
+            if write_now is not None:
                 # at most about WRITE_BYTES a write, so that a slow reader's backpressure
                 # still holds the sending back
                 frames: list[str] = []
@@ -277,7 +277,8 @@ class LogStreamHandler(BaseGraphQLTransportWSHandler[Context, None]):
                     if size >= WRITE_BYTES or i == last:
                         if operation.completed:  # as send_operation_message: nothing after
                             return
-                        await send_many(frames)
+                        if not write_now(frames):
+                            await adapter.send_many(frames)
                         frames, size = [], 0
                 continue
             for number, text in batch:

@@ -184,12 +184,15 @@ class WebSocketAdapter(ASGIWebSocketAdapter):
             raise WebSocketDisconnected from exc
 
     @property
-    def sends_many(self) -> bool:
-        """Whether the server writes many messages at once (app/graphql/ws_protocol.py)."""
-        return SEND_MANY in self.ws.scope.get("extensions", {})
+    def writer(self) -> Callable[[list[str]], bool] | None:
+        """Where the server writes many messages at once (app/graphql/ws_protocol.py): a
+        function writing them at once if it can without waiting, else returning False
+        (then `send_many` them). None elsewhere."""
+        found: dict[str, Any] | None = self.ws.scope.get("extensions", {}).get(SEND_MANY)
+        return None if found is None else found["write"]
 
     async def send_many(self, texts: list[str]) -> None:
-        """The messages, in order, in one write; only where `sends_many`. Starlette knows
+        """The messages, in order, in one write; only where there is a `writer`. Starlette knows
         no such ASGI message, so it goes to the server's `send` itself."""
         try:
             await self.ws._send({"type": SEND_MANY, "texts": texts})

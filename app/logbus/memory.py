@@ -12,17 +12,41 @@ BATCH = 1000
 
 
 class _Log:
-    __slots__ = ("changed", "closed", "lines")
+    __slots__ = ("changed", "closed", "interval", "lines", "ticker", "waiting")
 
     def __init__(self) -> None:
         self.lines: list[str] = []
         self.closed = False
         self.changed = asyncio.Event()
+        self.waiting = 0  # followers waiting for lines
+        self.ticker: asyncio.TimerHandle | None = None
+        self.interval = 0.0
 
     def notify(self) -> None:
         # Wake everyone waiting on this event, and give later waiters a fresh one.
         self.changed.set()
         self.changed = asyncio.Event()
+
+    def tick_every(self, idle: float) -> None:
+        """Wake the waiting followers every `idle` s, so that each can tell its silence: one
+        timer per log, not a timeout per follower and line (with 500 followers, the timeouts
+        were a seventh of the process's time)."""
+        if self.ticker is not None and idle < self.interval:  # a follower in more haste
+            self.stop()
+        if self.ticker is None:
+            self.interval = idle
+            self.ticker = asyncio.get_running_loop().call_later(idle, self._tick, idle)
+
+    def _tick(self, idle: float) -> None:
+        self.ticker = None
+        if self.waiting:
+            self.notify()
+            self.tick_every(idle)
+
+    def stop(self) -> None:
+        if self.ticker is not None:
+            self.ticker.cancel()
+            self.ticker = None
 
 
 class MemoryLogBus:
@@ -70,7 +94,9 @@ class MemoryLogBus:
 
     def _forget(self, key: str) -> None:
         self._expiry.pop(key, None)
-        self._logs.pop(key, None)
+        log = self._logs.pop(key, None)
+        if log is not None:
+            log.stop()
 
     async def lines(self, key: str) -> list[str] | None:
         log = self._logs.get(key)
@@ -83,24 +109,34 @@ class MemoryLogBus:
         self, key: str, idle: float
     ) -> AsyncIterator[list[tuple[int, str]] | None]:
         log = self._log(key)
+        loop = asyncio.get_running_loop()
         sent = 0
+        heard = loop.time()  # when this follower last had lines, or said it had none
         while True:
-            while sent < len(log.lines):
-                end = min(len(log.lines), sent + BATCH)
-                yield list(enumerate(log.lines[sent:end], start=sent + 1))
-                sent = end
+            if sent < len(log.lines):
+                while sent < len(log.lines):
+                    end = min(len(log.lines), sent + BATCH)
+                    yield list(enumerate(log.lines[sent:end], start=sent + 1))
+                    sent = end
+                heard = loop.time()
             if log.closed:
                 return
-            changed = log.changed
-            try:
-                # Not wait_for, which makes a task per wait: a line wakes every follower.
-                async with asyncio.timeout(idle):
-                    await changed.wait()
-            except TimeoutError:
+            if loop.time() - heard >= idle:
                 yield None
+                heard = loop.time()
+                continue
+            changed = log.changed
+            log.waiting += 1
+            log.tick_every(idle)
+            try:
+                await changed.wait()
+            finally:
+                log.waiting -= 1
 
     async def aclose(self) -> None:
         for handle in self._expiry.values():
             handle.cancel()
         self._expiry.clear()
+        for log in self._logs.values():
+            log.stop()
         self._logs.clear()

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import pytest
 import uvicorn
 import websockets
 from starlette.applications import Starlette
@@ -24,17 +25,30 @@ from app.graphql.ws_protocol import BatchingWebSocketProtocol
 from tests.support.server import free_port
 
 outcomes: list[str] = []
+ways: list[str] = []
+# Payloads at the edges of a frame's three length encodings (7 bits, 16 bits, 64 bits).
+LENGTHS = ["x" * 125, "y" * 126, "é" * 32767 + "z", "w" * 65536, "v" * 70000]
 
 
 async def endpoint(websocket: WebSocket) -> None:
     await websocket.accept()
     adapter = WebSocketAdapter(None, websocket, websocket)  # type: ignore[arg-type]
     await websocket.send_text("before")
-    if not adapter.sends_many:
+    if adapter.writer is None:
         await websocket.send_text("one at a time")
         await websocket.close()
         return
     await adapter.send_many([f"line {i}" for i in range(1, 2001)] + ["é ✓"])
+    for text in LENGTHS:  # one at a time: the frame made once for every connection
+        await adapter.send_many([text])
+    await adapter.send_many(LENGTHS)
+    # nothing waits: written in this step, unless websockets must compress them
+    write_now = adapter.writer
+    if write_now(["now", "at once"]):
+        ways.append("written now")
+    else:
+        await adapter.send_many(["now", "at once"])
+        ways.append("sent")
     await websocket.send_text("after")
     await websocket.receive_text()
     assert (await websocket.receive())["type"] == "websocket.disconnect"  # the client left
@@ -44,6 +58,7 @@ async def endpoint(websocket: WebSocket) -> None:
         outcomes.append("sent")
     except OSError:
         outcomes.append("disconnected")
+    assert not write_now(["too late"])  # for send_many to say why
     try:
         await adapter.send_many(["too late", "still too late"])
         outcomes.append("sent")
@@ -52,10 +67,17 @@ async def endpoint(websocket: WebSocket) -> None:
 
 
 @contextmanager
-def serving(ws: Any) -> Iterator[str]:
+def serving(ws: Any, deflate: bool = False) -> Iterator[str]:
     app = Starlette(routes=[WebSocketRoute("/ws", endpoint)])
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, ws=ws, log_level="warning")
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        ws=ws,
+        ws_per_message_deflate=deflate,
+        log_level="warning",
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -68,18 +90,22 @@ def serving(ws: Any) -> Iterator[str]:
         thread.join(10)
 
 
-async def test_a_batch_arrives_as_its_messages_in_order():
+@pytest.mark.parametrize("deflate", [False, True])  # frames made here; websockets' own
+async def test_a_batch_arrives_as_its_messages_in_order(deflate):
     outcomes.clear()
-    with serving(BatchingWebSocketProtocol) as url:
-        async with websockets.connect(url) as client:
-            received = [await client.recv() for _ in range(2003)]
+    ways.clear()
+    with serving(BatchingWebSocketProtocol, deflate) as url:
+        async with websockets.connect(url, max_size=None) as client:
+            received = [await client.recv() for _ in range(2005 + 2 * len(LENGTHS))]
             await client.send("bye")
         for _ in range(100):
             if len(outcomes) == 2:
                 break
             await asyncio.sleep(0.02)
-    assert received == ["before", *(f"line {i}" for i in range(1, 2001)), "é ✓", "after"]
+    lines = [f"line {i}" for i in range(1, 2001)]
+    assert received == ["before", *lines, "é ✓", *LENGTHS, *LENGTHS, "now", "at once", "after"]
     assert outcomes == ["disconnected", "disconnected"]
+    assert ways == ["sent" if deflate else "written now"]
 
 
 async def test_other_servers_send_one_message_at_a_time():

@@ -116,3 +116,20 @@ async def test_a_late_joiner_follows_in_batches():
 
 async def _batches(bus: MemoryLogBus, key: str) -> list[list[tuple[int, str]]]:
     return [b async for b in bus.follow_batches(key, 5.0) if b is not None]
+
+
+async def test_idle_ticks_for_followers_of_different_haste():
+    """One timer per log wakes its waiting followers: each says its own silence, the one in
+    more haste sooner; none is woken for nothing once the log ends."""
+    bus = MemoryLogBus(retention=60)
+    slow = asyncio.create_task(take(bus, "4:1", idle=0.4))
+    await asyncio.sleep(0.01)
+    quick = asyncio.create_task(take(bus, "4:1", idle=0.05))
+    await asyncio.sleep(0.3)
+    await bus.append("4:1", "at last")
+    await bus.close("4:1")
+    quick_items, slow_items = await asyncio.wait_for(asyncio.gather(quick, slow), 2)
+    assert quick_items.count(None) >= 3 and slow_items.count(None) == 0
+    assert quick_items[-1] == slow_items[-1] == (1, "at last")
+    assert bus._logs["4:1"].ticker is None or bus._logs["4:1"].waiting == 0
+    await bus.aclose()
