@@ -1,11 +1,12 @@
 """The steps of a build, the same in both builders.
 
 A build makes or updates one environment at a prefix. A conda environment's Python comes
-from the conda solve (the conda runner, with the previous version's packages locked); any
-other is a virtualenv made by uv. pip libraries are then installed with uv into that prefix,
-the previous version's pins first where the prefix does not hold them yet, with what conda
-installed as constraints: pip never replaces a conda package. Last, what the environment
-holds is recorded and a lock file of it written.
+from the conda solve (the conda runner, with the previous version's packages locked); its pip
+libraries are then installed with uv, the previous version's pins first where the prefix
+does not hold them yet, with what conda installed as constraints: pip never replaces a conda
+package. Any other environment is a virtualenv, built by one uv resolution of its pip
+libraries with the packages it starts from as preferences (`_make_pip`). Last, what the
+environment holds is recorded and a lock file of it written.
 
 The steps run on a `Host`: this machine for the local builder, the build container for the
 Docker builder. Commands are argument lists and the user's libraries go into files as data:
@@ -15,12 +16,12 @@ nothing reaches a shell.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import tomllib
 from collections import deque
-from collections.abc import Coroutine, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any, Protocol
 
 from packaging.utils import canonicalize_name
@@ -290,13 +291,13 @@ class Steps:
         lines = [*request.pip_requirements, *names]
         work = self._tools.work
         resolved = f"{work}/resolved/pylock.toml"  # uv wants this file name
-        steps = []
+        steps: list[Callable[[], Coroutine[Any, Any, None]]] = []
         if fresh:
             assert plan.interpreter is not None
             # the build's own files may be in the prefix already (the local builder keeps
             # them there), written for the resolution running beside
             venv = ["venv", "--no-project", "--allow-existing", "--python", plan.interpreter]
-            steps.append(self._uv(*venv, plan.prefix))
+            steps.append(partial(self._uv, *venv, plan.prefix))
         if lines:
             files = {f"{work}/requirements.txt": "".join(f"{line}\n" for line in lines).encode()}
             if starting:
@@ -316,13 +317,15 @@ class Steps:
                 "pip", "compile", "--quiet", "--format", "pylock.toml", "--python", target,
                 "-o", resolved, f"{work}/requirements.txt",
             )  # fmt: skip
-            steps.append(self._uv(*compile_, index=True))
+            steps.append(partial(self._uv, *compile_, index=True))
         await _all(steps)
         urls: dict[str, str] = {}
         if lines:
             await self._uv("pip", "install", "--python", plan.python, "-r", resolved, index=True)
-            with contextlib.suppress(tomllib.TOMLDecodeError):
+            try:
                 urls = pylock_urls(tomllib.loads(await self._host.get(resolved)))
+            except (ChildFailed, tomllib.TOMLDecodeError) as exc:  # built: not lost for it
+                await self._emit(f"No file URLs in the lock file ({exc}): the versions only")
         packages = (await inventory.survey_built(self._host, plan.prefix)).packages
         pip = [
             (p.name, p.version, urls.get(p.key[1], ""))
@@ -400,9 +403,9 @@ def preferences(packages: Sequence[Package]) -> str:
     return "\n".join(lines) + "\n"
 
 
-async def _all(steps: Sequence[Coroutine[Any, Any, None]]) -> None:
+async def _all(steps: Sequence[Callable[[], Coroutine[Any, Any, None]]]) -> None:
     """Run the steps side by side; the first to fail stops the others and is raised as is."""
-    tasks = [asyncio.ensure_future(step) for step in steps]
+    tasks = [asyncio.ensure_future(step()) for step in steps]
     try:
         for done in asyncio.as_completed(tasks):
             await done

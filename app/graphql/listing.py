@@ -31,6 +31,7 @@ from typing import Any, Protocol
 from graphql import (
     GraphQLBoolean,
     GraphQLEnumType,
+    GraphQLError,
     GraphQLField,
     GraphQLFloat,
     GraphQLID,
@@ -112,6 +113,8 @@ class _PackagesPlan:
 class _VersionPlan:
     leaves: list[_Leaf] = field(default_factory=list)
     packages: list[tuple[str, _PackagesPlan]] = field(default_factory=list)
+    # the response keys in the selection's order, when the leaves-first order differs
+    order: list[str] | None = None
 
 
 # Which of an environment's versions a field selects: all (with first/after), or one.
@@ -129,6 +132,8 @@ class Plan:
     version_fields: list[tuple[str, bool, int | None, int | None, str, _VersionPlan]] = field(
         default_factory=list
     )
+    # the response keys in the selection's order, when the leaves-first order differs
+    order: list[str] | None = None
 
 
 _VERSION_FIELDS = {
@@ -158,7 +163,8 @@ def plan(
     made.environments.position("published_number")
     made.environments.position("submitted_number")
     try:
-        for key, sub, field_def in _selected(context, env_type, details):
+        selected = _selected(context, env_type, details)
+        for key, sub, field_def in selected:
             name = sub[0].node.name.value
             if name == "creator":
                 user_type = _object(field_def.type)
@@ -182,7 +188,21 @@ def plan(
                 made.leaves.append(_leaf(key, name, field_def, made.environments, env_type.name))
     except GiveBack:
         return None
+    made.order = _order(
+        [key for key, _, _ in selected],
+        [
+            *(key for key, _, _ in made.leaves),
+            *(key for key, _ in made.creator),
+            *(v[0] for v in made.version_fields),
+        ],
+    )
     return made
+
+
+def _order(selected: list[str], made: list[str]) -> list[str] | None:
+    """The selection's order of the response keys, where the rows path makes them in
+    another (graphql-core keeps the selection's order, and so does its JSON)."""
+    return None if selected == made else selected
 
 
 def _listed_object(return_type: GraphQLOutputType) -> GraphQLObjectType | None:
@@ -236,17 +256,22 @@ def _page(
 ) -> tuple[int | None, int | None]:
     """`versions(first, after)`, checked as the resolver checks them (a refusal is the
     general path's to report)."""
-    node = details[0]
-    if any(d.node.arguments != node.node.arguments for d in details):
+    try:
+        values = [
+            get_argument_values(
+                field_def,
+                d.node,
+                context.variable_values,
+                d.fragment_variable_values,
+                context.hide_suggestions,
+            )
+            for d in details
+        ]
+    except GraphQLError:
+        raise GiveBack from None
+    if any(v != values[0] for v in values):  # validation allows this only when equal
         raise GiveBack
-    args = get_argument_values(
-        field_def,
-        node.node,
-        context.variable_values,
-        node.fragment_variable_values,
-        context.hide_suggestions,
-    )
-    first, after = args.get("first"), args.get("after")
+    first, after = values[0].get("first"), values[0].get("after")
     try:
         pages.check_first(first, "versions")
         pages.check_after_number(after, "versions")
@@ -262,7 +287,8 @@ def _version_plan(
     columns: _Columns,
 ) -> _VersionPlan:
     made = _VersionPlan()
-    for key, sub, field_def in _selected(context, version_type, details):
+    selected = _selected(context, version_type, details)
+    for key, sub, field_def in selected:
         name = sub[0].node.name.value
         if name == "packages":
             package_type = _object(field_def.type)
@@ -270,6 +296,10 @@ def _version_plan(
             columns.position("packages")
         else:
             made.leaves.append(_leaf(key, name, field_def, columns, version_type.name))
+    made.order = _order(
+        [key for key, _, _ in selected],
+        [*(key for key, _, _ in made.leaves), *(key for key, _ in made.packages)],
+    )
     return made
 
 
@@ -456,10 +486,14 @@ async def complete(made: Plan, query: QuerySet[models.Environment]) -> list[dict
         for key, every, first, after, which, vplan in made.version_fields
     ]
     completed = []
+    order = made.order
     for row in env_rows:
         item = _fill(made.leaves, row)
         for key, leaves in made.creator:
-            item[key] = _fill(leaves, users[row[1]])
+            creator = users.get(row[1])
+            if creator is None:  # the general path's error to report
+                raise GiveBack
+            item[key] = _fill(leaves, creator)
         if version_plans:
             found = versions[row[0]]
             for key, every, first, after, which, make in version_plans:
@@ -469,7 +503,7 @@ async def complete(made: Plan, query: QuerySet[models.Environment]) -> list[dict
                 else:
                     one = _pick(which, found, row[published], row[submitted])
                     item[key] = None if one is None else make(one)
-        completed.append(item)
+        completed.append(item if order is None else {key: item[key] for key in order})
     return completed
 
 
@@ -480,7 +514,7 @@ def _fill(leaves: list[_Leaf], row: rows.Row) -> dict[str, Any]:
 def _version_maker(vplan: _VersionPlan, columns: _Columns) -> Callable[[rows.Row], dict[str, Any]]:
     packages_at = columns.names.index("packages") if vplan.packages else -1
     decode = rows.conversion(models.Version, "packages")
-    leaves = vplan.leaves
+    leaves, order = vplan.leaves, vplan.order
 
     def make(row: rows.Row) -> dict[str, Any]:
         item = _fill(leaves, row)
@@ -489,7 +523,7 @@ def _version_maker(vplan: _VersionPlan, columns: _Columns) -> Callable[[rows.Row
             recorded = [] if recorded is None else decode(recorded) if decode else recorded
             for key, pplan in vplan.packages:
                 item[key] = _packages(pplan, recorded)
-        return item
+        return item if order is None else {key: item[key] for key in order}
 
     return make
 

@@ -85,6 +85,8 @@ def _frame(text: str) -> bytes:
 
 
 _RECENT: dict[str, bytes] = {}
+_RECENT_BYTES = [0]
+RECENT_LIMIT = 8 * 1024 * 1024  # bytes of frames kept (lines can be 16,384 characters)
 
 
 def _shared_frame(text: str) -> bytes:
@@ -92,7 +94,10 @@ def _shared_frame(text: str) -> bytes:
     made once."""
     found = _RECENT.get(text)
     if found is None:
-        if len(_RECENT) >= 4096:
+        found = _frame(text)
+        if _RECENT_BYTES[0] + len(found) > RECENT_LIMIT or len(_RECENT) >= 4096:
             _RECENT.clear()
-        found = _RECENT[text] = _frame(text)
+            _RECENT_BYTES[0] = 0
+        _RECENT[text] = found
+        _RECENT_BYTES[0] += len(found)
     return found

@@ -89,11 +89,15 @@ class _Log:
         self.key = log_key(version.id, version.attempt)
         self.lines: list[str] = []
         self._stored = 0
+        self._emitting = asyncio.Lock()
 
     async def emit(self, text: str) -> None:
-        for line in text.splitlines() or [""]:
-            self.lines.append(line)
-            await self.rt.logbus.append(self.key, line)
+        # One line at a time: steps running side by side (a venv made while uv resolves)
+        # emit concurrently, and the Redis bus numbers a line before its write lands.
+        async with self._emitting:
+            for line in text.splitlines() or [""]:
+                self.lines.append(line)
+                await self.rt.logbus.append(self.key, line)
 
     async def store(self) -> None:
         """Append the lines not yet stored to the version's log in the database."""

@@ -5,6 +5,7 @@ and values it must leave to the general path."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -75,6 +76,19 @@ CASES: list[tuple[str, dict[str, Any], bool]] = [
         True,
     ),
     ("{ environments { id } }", {}, True),
+    # nested fields before leaves, in the selection's order
+    (
+        """{ environments { versions { packages { name } number } creator { username } id
+            latestVersion { number } shortName } }""",
+        {},
+        True,
+    ),
+    (
+        """{ environments { ...A ...B } } fragment A on Environment { versions(first: 2) {
+            number } } fragment B on Environment { id versions(first: 2) { status } }""",
+        {},
+        True,
+    ),
     # the general path's own fields and refusals
     ("{ environments { id creator { organization } } }", {}, False),
     ("{ environments { id events { kind } } }", {}, False),
@@ -109,7 +123,7 @@ async def compare(rt: Any, user: Any, document: str, variables: dict[str, Any]) 
             await which.execute(document, variable_values=variables, context_value=context)
         )
     general, rows = results
-    assert rows.data == general.data
+    assert json.dumps(rows.data) == json.dumps(general.data)  # the keys' order too
     assert [(e.message, e.path) for e in rows.errors or []] == [
         (e.message, e.path) for e in general.errors or []
     ]

@@ -133,3 +133,27 @@ async def test_idle_ticks_for_followers_of_different_haste():
     assert quick_items[-1] == slow_items[-1] == (1, "at last")
     assert bus._logs["4:1"].ticker is None or bus._logs["4:1"].waiting == 0
     await bus.aclose()
+
+
+async def test_steps_emitting_side_by_side_keep_one_order():
+    """A build's steps may run side by side (a virtualenv made while uv resolves): the lines
+    they emit are stored, numbered and streamed in one order, the same everywhere."""
+    from types import SimpleNamespace
+    from uuid import uuid4
+
+    from app.logbus.redis import RedisLogBus
+    from app.services.builds import _Log
+
+    bus = RedisLogBus("redis://127.0.0.1:6379/0", namespace=f"test-{uuid4().hex[:8]}",
+                      retention=60, max_build_seconds=60)  # fmt: skip
+    try:
+        out = _Log(SimpleNamespace(logbus=bus), SimpleNamespace(id=1, attempt=1))  # type: ignore[arg-type]
+        await asyncio.gather(
+            *(out.emit(f"{step} {i}\n{step} {i} again") for step in "ab" for i in range(100))
+        )
+        assert len(out.lines) == 400
+        entries = await bus._redis.xrange(bus.stream(out.key))
+        assert [int(fields["n"]) for _, fields in entries] == list(range(1, 401))
+        assert [fields["text"] for _, fields in entries] == out.lines
+    finally:
+        await bus.aclose()
