@@ -46,7 +46,7 @@ from graphql.pyutils import AwaitableOrValue, Path, Undefined
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from app.graphql import listing
-from app.graphql.listing import Listing
+from app.graphql.listing import Edges, Listing
 
 # One selected field of a flat object: (response key, how to read it or None for
 # __typename, how to coerce it, whether it is non-null).
@@ -72,25 +72,29 @@ class ListingsContext(StrawberryGraphQLCoreExecutionContext):
         result: Any,
         position_context: Any,
     ) -> AwaitableOrValue[Any]:
-        if type(result) is Listing:
-            return self._complete_listing(
+        if type(result) is Listing or type(result) is Edges:
+            return self._complete_source(
                 return_type, field_details_list, info, path, result, position_context
             )
         return super().complete_value(
             return_type, field_details_list, info, path, result, position_context
         )
 
-    async def _complete_listing(
+    async def _complete_source(
         self,
         return_type: GraphQLOutputType,
         field_details_list: FieldDetailsList,
         info: GraphQLResolveInfo,
         path: Path,
-        listed: Listing,
+        source: Listing | Edges,
         position_context: Any,
     ) -> Any:
-        """A listing of environments from its objects, by graphql-core."""
-        found = listed.objects(await listed.query)
+        """A listing's environments, or a connection's edges, from their objects, by
+        graphql-core."""
+        if isinstance(source, Listing):
+            found = source.objects(await source.query)
+        else:
+            found = source.objects()
         completed = super().complete_value(
             return_type, field_details_list, info, path, found, position_context
         )
@@ -106,29 +110,36 @@ class FastListsContext(ListingsContext):
         # graphql-core memoizes collected subfields: one per field of the document.
         self._plans: dict[tuple[Any, int], tuple[FieldDetailsList, _Plan | None]] = {}
 
-    async def _complete_listing(
+    async def _complete_source(
         self,
         return_type: GraphQLOutputType,
         field_details_list: FieldDetailsList,
         info: GraphQLResolveInfo,
         path: Path,
-        listed: Listing,
+        source: Listing | Edges,
         position_context: Any,
     ) -> Any:
-        """From its rows (app/graphql/listing.py) when its selection allows."""
-        if not (
-            (self.middleware_manager is not None and self.middleware_manager.middlewares)
-            or self.get_stream_usage(field_details_list, path)
-        ):
-            made = listing.plan(self, return_type, field_details_list)
-            if made is not None:
-                try:
-                    return await listing.complete(made, listed.query)
-                except listing.GiveBack:
-                    pass
-        return await super()._complete_listing(
-            return_type, field_details_list, info, path, listed, position_context
+        """From rows (app/graphql/listing.py) when the selection allows."""
+        if self._plain(field_details_list, path):
+            try:
+                if isinstance(source, Listing):
+                    made = listing.plan(self, return_type, field_details_list)
+                    if made is not None:
+                        return await listing.complete(made, source.query)
+                else:
+                    edges = listing.edges_plan(self, return_type, field_details_list)
+                    if edges is not None:
+                        return await listing.complete_edges(edges, source)
+            except listing.GiveBack:
+                pass
+        return await super()._complete_source(
+            return_type, field_details_list, info, path, source, position_context
         )
+
+    def _plain(self, field_details_list: FieldDetailsList, path: Path) -> bool:
+        """No middleware and no @stream: what the rows paths need."""
+        middleware = self.middleware_manager is not None and self.middleware_manager.middlewares
+        return not middleware and not self.get_stream_usage(field_details_list, path)
 
     def complete_iterable_value(
         self,

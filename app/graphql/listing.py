@@ -16,6 +16,9 @@ coerced as its GraphQL type does. Any other selection, and any value the shortcu
 have to make an error or a null of, goes the general way, so that results and errors are
 always graphql-core's; tests/graphql/test_listing_rows.py compares both on every field it
 covers, on SQLite and PostgreSQL.
+
+`searchEnvironments` pages the same way: its connection's `edges` are an `Edges` (the
+page's ids and cursors), whose nodes `complete_edges` makes from rows like a listing's.
 """
 
 from __future__ import annotations
@@ -150,9 +153,52 @@ def plan(
 ) -> Plan | None:
     """How to complete a listing of `return_type` ([Environment!]!) from rows, or None when
     its selection needs the general path."""
-    env_type = _listed_object(return_type)
+    env_type = _listed_object(return_type, "Environment")
     if env_type is None:
         return None
+    return _environment_plan(context, env_type, details)
+
+
+def edges_plan(
+    context: Collector, return_type: GraphQLOutputType, details: FieldDetailsList
+) -> EdgesPlan | None:
+    """How to complete a connection's `edges` ([EnvironmentEdge!]!) from rows: their
+    cursors, and their nodes as a listing; None when the selection needs the general path."""
+    edge_type = _listed_object(return_type, "EnvironmentEdge")
+    if edge_type is None:
+        return None
+    parts: list[tuple[str, str]] = []
+    node: Plan | None = None
+    try:
+        for key, sub, field_def in _selected(context, edge_type, details):
+            name = sub[0].node.name.value
+            if name == "node":
+                if node is not None:  # the node under two keys: the general path's
+                    return None
+                node = _environment_plan(context, _object(field_def.type), sub)
+                if node is None:
+                    return None
+            elif name == "cursor":
+                if _has_resolver(field_def):
+                    return None
+            elif name != "__typename":
+                return None
+            parts.append((key, name))
+    except GiveBack:
+        return None
+    return EdgesPlan(parts, edge_type.name, node)
+
+
+@dataclass
+class EdgesPlan:
+    parts: list[tuple[str, str]]  # (response key, "cursor" | "node" | "__typename")
+    type_name: str
+    node: Plan | None
+
+
+def _environment_plan(
+    context: Collector, env_type: GraphQLObjectType, details: FieldDetailsList
+) -> Plan | None:
     made = Plan(
         environments=_Columns(models.Environment, ["id", "creator_id"]),
         # version_rows wants environment_id first; _pick reads number and status here
@@ -205,14 +251,14 @@ def _order(selected: list[str], made: list[str]) -> list[str] | None:
     return None if selected == made else selected
 
 
-def _listed_object(return_type: GraphQLOutputType) -> GraphQLObjectType | None:
+def _listed_object(return_type: GraphQLOutputType, name: str) -> GraphQLObjectType | None:
     inner = return_type
     if isinstance(inner, GraphQLNonNull):
         inner = inner.of_type
     if not isinstance(inner, GraphQLList) or not isinstance(inner.of_type, GraphQLNonNull):
         return None
     item = inner.of_type.of_type
-    if not isinstance(item, GraphQLObjectType) or item.name != "Environment":
+    if not isinstance(item, GraphQLObjectType) or item.name != name:
         return None
     return item
 
@@ -469,7 +515,39 @@ def _datetime(value: Any) -> str:
 
 async def complete(made: Plan, query: QuerySet[models.Environment]) -> list[dict[str, Any]]:
     """The listing's response from its rows: a statement per table the selection reads."""
-    env_rows = await rows.query_rows(query, made.environments.names)
+    return await _complete_rows(made, await rows.query_rows(query, made.environments.names))
+
+
+async def complete_edges(made: EdgesPlan, edges: Edges) -> list[dict[str, Any]]:
+    """A connection's edges: each cursor, and the node completed from rows."""
+    nodes: list[dict[str, Any]] = []
+    if made.node is not None and edges.ids:
+        query = models.Environment.filter(id__in=edges.ids)
+        found = await rows.query_rows(query, made.node.environments.names)
+        by_id = {row[0]: row for row in found}
+        if len(by_id) != len(edges.ids):  # gone since the page was read
+            raise GiveBack
+        nodes = await _complete_rows(made.node, [by_id[i] for i in edges.ids])
+    completed = []
+    for at, cursor in enumerate(edges.cursors):
+        values = {"cursor": cursor, "__typename": made.type_name}
+        completed.append(
+            {key: nodes[at] if name == "node" else values[name] for key, name in made.parts}
+        )
+    return completed
+
+
+@dataclass(frozen=True)
+class Edges:
+    """What a connection's `edges` resolves to: its environments' ids and cursors, in the
+    page's order, and how to make its objects for the general path."""
+
+    ids: list[int]
+    cursors: list[str]
+    objects: Callable[[], list[Any]]
+
+
+async def _complete_rows(made: Plan, env_rows: list[rows.Row]) -> list[dict[str, Any]]:
     env_ids = [row[0] for row in env_rows]
     versions: dict[int, list[rows.Row]] = {}
     if made.version_fields and env_ids:

@@ -18,7 +18,7 @@ from app.graphql.context import Info
 from app.graphql.errors import code_in_place, stream_failure
 from app.graphql.execution import FastListsContext
 from app.graphql.limits import CachedValidation, RequestGuard, shape_rules
-from app.graphql.listing import Listing
+from app.graphql.listing import Edges, Listing
 from app.graphql.types import (
     Activation,
     AfterEnvironment,
@@ -133,16 +133,22 @@ class Query:
                 contains_package=filter.contains_package,
             )
         page = await governance.search_environments(user, where, first, after)
-        edges = [
-            EnvironmentEdge(cursor=page.cursor(env), node=Environment.of(env))
-            for env in page.environments
-        ]
+        cursors = [page.cursor(env) for env in page.environments]
+        # Nodes completed from rows where the selection allows (app/graphql/listing.py).
+        edges = Edges(
+            ids=[env.id for env in page.environments],
+            cursors=cursors,
+            objects=lambda: [
+                EnvironmentEdge(cursor=cursor, node=Environment.of(env))
+                for cursor, env in zip(cursors, page.environments, strict=True)
+            ],
+        )
         return EnvironmentConnection(
             total_count=page.total_count,
-            edges=edges,
+            edges=cast(list[EnvironmentEdge], edges),
             page_info=PageInfo(
                 has_next_page=page.has_next_page,
-                end_cursor=edges[-1].cursor if edges else None,
+                end_cursor=cursors[-1] if cursors else None,
             ),
         )
 

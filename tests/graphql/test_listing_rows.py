@@ -89,6 +89,22 @@ CASES: list[tuple[str, dict[str, Any], bool]] = [
         {},
         True,
     ),
+    # a connection's edges: cursors, and nodes made from rows
+    (
+        f"""{{ searchEnvironments(first: 20) {{ totalCount pageInfo {{ endCursor hasNextPage }}
+            edges {{ __typename node {{ {EVERYTHING} }} cursor }} }} }}""",
+        {},
+        True,
+    ),
+    (
+        """query($p: String) { searchEnvironments(filter: {containsPackage: $p}) {
+            edges { c: cursor n: node { shortName versions(first: 1) { number } } } } }""",
+        {"p": "lib-001"},
+        True,
+    ),
+    ("{ searchEnvironments { edges { cursor } } }", {}, True),
+    ("{ searchEnvironments { edges { node { id } other: node { shortName } } } }", {}, False),
+    ("{ searchEnvironments { edges { node { id events { kind } } } } }", {}, False),
     # the general path's own fields and refusals
     ("{ environments { id creator { organization } } }", {}, False),
     ("{ environments { id events { kind } } }", {}, False),
@@ -102,16 +118,17 @@ CASES: list[tuple[str, dict[str, Any], bool]] = [
 
 @pytest.fixture
 def completed(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """How many environments the rows path completed, per listing it completed."""
+    """How many environments (or edges) the rows path completed, per listing."""
     done: list[int] = []
-    original = listing.complete
+    for name in ("complete", "complete_edges"):
+        original = getattr(listing, name)
 
-    async def counted(made: Any, query: Any) -> list[dict[str, Any]]:
-        found = await original(made, query)
-        done.append(len(found))
-        return found
+        async def counted(made: Any, source: Any, original: Any = original) -> list[Any]:
+            found = await original(made, source)
+            done.append(len(found))
+            return list(found)
 
-    monkeypatch.setattr(listing, "complete", counted)
+        monkeypatch.setattr(listing, name, counted)
     return done
 
 
