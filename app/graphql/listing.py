@@ -54,6 +54,7 @@ from app.db import models
 from app.domain import pages
 from app.domain.errors import BadUserInput
 from app.domain.requirements import PackageManager
+from app.domain.statuses import VersionStatus
 from app.domain.versions import VersionRef, active_version
 from app.services import rows
 
@@ -649,6 +650,10 @@ def _packages(pplan: _PackagesPlan, recorded: Any) -> list[dict[str, Any]]:
     return [{k: t[i] for k, i in pairs} for t in found]
 
 
+# A stored version status as the model's enum field reads it.
+_VERSION_STATUSES = {s.value: s for s in VersionStatus}
+
+
 def _pick(
     which: str, found: list[rows.Row], published: int | None, submitted: int | None
 ) -> rows.Row | None:
@@ -656,7 +661,10 @@ def _pick(
     if which == "latestVersion":
         return found[-1] if found else None
     if which == "activeVersion":
-        active = active_version([VersionRef(v[1], _status(v[2])) for v in found])
+        try:
+            active = active_version([VersionRef(v[1], _VERSION_STATUSES[v[2]]) for v in found])
+        except KeyError:  # not a status: the general path's error
+            raise GiveBack from None
         number = active.number if active else None
     elif which == "publishedVersion":
         number = published
@@ -665,8 +673,3 @@ def _pick(
     if number is None:
         return None
     return next((v for v in found if v[1] == number), None)
-
-
-def _status(raw: Any) -> Any:
-    convert = rows.conversion(models.Version, "status")
-    return convert(raw) if convert else raw

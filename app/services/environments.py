@@ -97,15 +97,6 @@ async def environments_query(
     return query.limit(first) if first is not None else query
 
 
-async def list_environments(
-    user: User, first: int | None = None, after: str | None = None
-) -> list[Environment]:
-    """environments_query's environments, without details (the GraphQL fields load creators
-    and versions when selected, batched)."""
-    query = await environments_query(user, first, after)
-    return await query
-
-
 async def pending_query(
     user: User, first: int | None = None, after: str | None = None
 ) -> QuerySet[Environment]:
@@ -126,13 +117,6 @@ async def pending_query(
         )
     query = query.order_by("submitted_at", "id")
     return query.limit(first) if first is not None else query
-
-
-async def pending_environments(
-    user: User, first: int | None = None, after: str | None = None
-) -> list[Environment]:
-    query = await pending_query(user, first, after)
-    return await query
 
 
 async def get_version(user: User, version_id: str | int) -> Version:

@@ -9,7 +9,7 @@ from app.db.models import Environment, Version
 from app.domain.statuses import EnvironmentStatus, VersionStatus
 from app.logbus import log_key
 from app.services import logs
-from app.services.environments import get_environment, list_environments
+from app.services.environments import environments_query, get_environment
 from app.services.rows import versions_of
 from app.services.runtime import database, open_runtime
 from app.services.users import add_user
@@ -47,7 +47,7 @@ async def test_logs_load_only_when_asked(backend, tmp_path):
             await rt.logbus.append(log_key(running.id, 2), "Collecting yard-alpha")
             await rt.logbus.append(log_key(running.id, 1), "an earlier attempt's line")
 
-            [listed] = await list_environments(alice)
+            [listed] = await (await environments_query(alice))
             assert listed.id == env.id
             fetched = await get_environment(alice, env.id)
             for versions in (
