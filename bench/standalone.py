@@ -5,10 +5,11 @@ Run: .venv/bin/python bench/standalone.py   (prints figures; asserts nothing)
 - builds: a 10-package environment from a warm cache, the next version adding one package,
   and a revert, each timed from the buildEnvironment/revertEnvironment mutation to the end of
   its buildLog subscription, by a client of an `envyard serve` process (a server in this
-  process would share its interpreter, and its lock, with the client: 20-40 ms a build);
-  against `uv venv` + `uv pip install` of the same 10 packages
-  (and of the next version's 11) with envyard's warm uv cache, and `python -m venv` + `pip
-  install` with pip's cache warm, from the same local index, timed in the same run.
+  process would share its interpreter, and its lock, with the client: 20-40 ms a build).
+  Each round times raw `uv venv` + `uv pip install` of the same set (with envyard's warm uv
+  cache and the interpreter envyard builds with) just before envyard's build, and prints
+  the median of the rounds' ratios; and `python -m venv` + `pip install` with pip's cache
+  warm, all from the same local index.
 - log latency: the time from the builder writing a line (the log bus append, in the server)
   to a graphql-transport-ws subscriber receiving it, over many real builds.
 """
@@ -32,6 +33,7 @@ from uv import find_uv_bin
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from app.builders.local import discover_pythons  # noqa: E402
 from app.main import create_app  # noqa: E402
 from app.services.runtime import database  # noqa: E402
 from app.services.users import add_user  # noqa: E402
@@ -101,52 +103,47 @@ def pip_baseline(index_url: str, work: Path) -> float:
     return min(once(work / f"pip-{i}") for i in range(3))
 
 
-def uv_baseline(index_url: str, cache: Path, work: Path, names: list[str]) -> float:
-    """`uv venv` + `uv pip install` of `names` from the same index, with envyard's own uv
-    cache (warm from its builds): the least any uv-based build can take. Median of 5."""
-    uv = find_uv_bin()
-    env = {"PATH": os.environ["PATH"], "HOME": str(work), "UV_CACHE_DIR": str(cache)}
-    env["UV_PYTHON_DOWNLOADS"] = "never"
-    index = ["--index-url", index_url]
+class RawUv:
+    """`uv venv` + `uv pip install` of a set from the same index, with envyard's own uv cache
+    (warm from its builds) and the interpreter envyard builds with: the least any uv-based
+    build can take. Timed alternately with envyard's builds: this machine's speed drifts
+    (the same raw install takes 54 ms in one minute and 100 in another), so each round's
+    ratio compares neighbours."""
 
-    def once(target: Path) -> float:
+    def __init__(self, index_url: str, cache: Path, work: Path, python: str) -> None:
+        self._uv = find_uv_bin()
+        self._env = {"PATH": os.environ["PATH"], "HOME": str(work), "UV_CACHE_DIR": str(cache)}
+        self._env["UV_PYTHON_DOWNLOADS"] = "never"
+        self._index = ["--index-url", index_url]
+        self._work, self._python = work, python
+        self._made = 0
+
+    def _run(self, *args: str) -> None:
+        subprocess.run([self._uv, *args], check=True, env=self._env, cwd=self._work)
+
+    def once(self, names: list[str]) -> float:
+        self._made += 1
+        target = self._work / f"uv-{self._made}"
         start = time.perf_counter()
-        subprocess.run(
-            [uv, "venv", "-q", "--no-project", "--python", sys.executable, str(target)],
-            check=True,
-            env=env,
-            cwd=work,
-        )
-        subprocess.run(
-            [
-                uv,
-                "pip",
-                "install",
-                "-q",
-                "--python",
-                str(target / "bin" / "python"),
-                *index,
-                *names,
-            ],
-            check=True,
-            env=env,
-            cwd=work,
-        )
+        self._run("venv", "-q", "--no-project", "--python", self._python, str(target))
+        python = str(target / "bin" / "python")
+        self._run("pip", "install", "-q", "--python", python, *self._index, *names)
         return time.perf_counter() - start
 
-    tag = len(names)
-    once(work / f"uv-{tag}-warm")
-    return statistics.median(once(work / f"uv-{tag}-{i}") for i in range(5))
 
-
-async def builds(client: Client, rounds: int) -> dict[str, list[float]]:
+async def builds(client: Client, raw: RawUv, rounds: int) -> dict[str, list[float]]:
     warm = await create(client, pipLibraries=TEN_NAMES)
     await timed_build(client, warm["id"])  # fills uv's cache
-    results: dict[str, list[float]] = {"ten": [], "add_one": [], "revert": []}
+    await asyncio.to_thread(raw.once, [*TEN_NAMES, "yard-extra"])
+    results: dict[str, list[float]] = {
+        k: [] for k in ("ten", "add_one", "revert", "raw_ten", "raw_eleven")
+    }
     for _ in range(rounds):
         env = await create(client, pipLibraries=TEN_NAMES)
+        results["raw_ten"].append(await asyncio.to_thread(raw.once, TEN_NAMES))
         results["ten"].append(await timed_build(client, env["id"]))
         await client(UPDATE, id=env["id"], i={"pipLibraries": [*TEN_NAMES, "yard-extra"]})
+        results["raw_eleven"].append(await asyncio.to_thread(raw.once, [*TEN_NAMES, "yard-extra"]))
         results["add_one"].append(await timed_build(client, env["id"]))
         results["revert"].append(await timed_revert(client, env["id"], 1))
     return results
@@ -205,10 +202,14 @@ async def main() -> None:
 
             token = await make_user()
             env = base_env(settings.data_dir, settings.database_url, index_url)
+            # the interpreter of the builds' Python 3.11, found as the server finds it
+            python = (await discover_pythons(settings.pythons))["3.11"]
+            (work / "raw").mkdir()
+            raw = RawUv(index_url, settings.cache_dir / "uv", work / "raw", python)
             with run_server(env) as serving:
                 client = Client(serving.http_url, serving.ws_url, token)
                 try:
-                    results = await builds(client, rounds)
+                    results = await builds(client, raw, rounds)
                 finally:
                     await client.aclose()
             # the latency needs the server's log bus: a server in this process
@@ -223,13 +224,6 @@ async def main() -> None:
                 await client.aclose()
                 server.should_exit = True
             baseline = await asyncio.to_thread(pip_baseline, index_url, work)
-            cache = settings.cache_dir / "uv"
-            (work / "raw").mkdir()
-            uv_ten = await asyncio.to_thread(uv_baseline, index_url, cache, work / "raw", TEN_NAMES)
-            uv_eleven = await asyncio.to_thread(
-                uv_baseline, index_url, cache, work / "raw", [*TEN_NAMES, "yard-extra"]
-            )
-
     print(f"envyard standalone benchmark ({rounds} rounds, median [min-max], seconds)")
     for name, label, target in [
         ("ten", "build, 10 packages, warm cache", 2.0),
@@ -242,16 +236,26 @@ async def main() -> None:
             f"[{min(values):.3f}-{max(values):.3f}]  target < {target:g}"
         )
     ten = statistics.median(results["ten"])
-    add_one = statistics.median(results["add_one"])
     print(f"  {'baseline: python -m venv + pip':34s} {baseline:6.3f}  (best of 3, warm pip cache)")
     print(f"  ratio pip / envyard (10 packages)  {baseline / ten:6.1f}x")
+    for name, label in [("raw_ten", "10 packages"), ("raw_eleven", "the next version's 11")]:
+        values = results[name]
+        print(
+            f"  {'raw uv venv + uv pip install':34s} {statistics.median(values):6.3f} "
+            f"[{min(values):.3f}-{max(values):.3f}]  {label}, before each build"
+        )
+    ratios = {
+        build: [b / r for b, r in zip(results[build], results[raw_name], strict=True)]
+        for build, raw_name in [("ten", "raw_ten"), ("add_one", "raw_eleven")]
+    }
     print(
-        f"  {'baseline: uv venv + uv pip install':34s} {uv_ten:6.3f}  10 packages, "
-        f"{uv_eleven:.3f} the 11 of the next version (median of 5, envyard's warm uv cache)"
-    )
-    print(
-        f"  envyard / raw uv: 10 packages x{ten / uv_ten:.2f}, next version "
-        f"x{add_one / uv_eleven:.2f}  target < 1.3"
+        "  envyard / raw uv, median of the rounds' ratios: "
+        + ", ".join(
+            f"{label} x{statistics.median(ratios[k]):.2f} "
+            f"[{min(ratios[k]):.2f}-{max(ratios[k]):.2f}]"
+            for k, label in [("ten", "10 packages"), ("add_one", "next version")]
+        )
+        + f"  target < 1.3 (interpreter {python}, envyard's warm uv cache)"
     )
     ms = [v * 1000 for v in latencies]
     print(

@@ -26,7 +26,7 @@ from app.builders import (
     inventory,
 )
 from app.builders.output import LineSplitter, count, relay, tail
-from app.builders.process import die_with_parent, run_child
+from app.builders.process import run_child, start
 from app.builders.steps import Plan, Steps, Tools
 from app.domain.environments import BaseEnvironment
 from app.domain.requirements import PackageManager
@@ -204,18 +204,9 @@ class LocalHost:
         self._cwd = cwd
 
     async def run(self, command: Sequence[str], emit: Emit) -> tuple[int, deque[str]]:
-        proc = await asyncio.create_subprocess_exec(
-            *command,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            env=self._env,
-            cwd=self._cwd,
-            preexec_fn=die_with_parent,
-        )
+        proc = await start(command, cwd=self._cwd, env=self._env)
         last = tail()
         try:
-            assert proc.stdout is not None
             lines = LineSplitter()
             while chunk := await proc.stdout.read(65536):
                 await relay(lines.feed(chunk), emit, last)
@@ -230,12 +221,10 @@ class LocalHost:
         return (await run_child(list(command), cwd=self._cwd, env=self._env)).decode()
 
     async def put(self, files: Mapping[str, bytes]) -> None:
-        def write() -> None:
-            for path, data in files.items():
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
-                Path(path).write_bytes(data)
-
-        await asyncio.to_thread(write)
+        # A build's few small files, written on the loop: a thread would take longer.
+        for path, data in files.items():
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            Path(path).write_bytes(data)
 
     async def get(self, path: str) -> str:
         return await asyncio.to_thread(Path(path).read_text)

@@ -1,11 +1,25 @@
-"""Short child processes of a build step: run to their end, output captured."""
+"""A build's child processes: started cheaply, killed with the process that started them.
+
+The server runs on uvloop, whose subprocesses are forked through libuv: 4.5 ms of a 100 MB
+server's loop per child, three children a build. `start` spawns with subprocess.Popen on
+the loop instead, which uses vfork (0.5 ms), and watches the child's output pipe and exit
+(a pidfd) on the loop. A preexec_fn would make Popen fork as well (11 ms): the parent-death
+signal is set by util-linux's setpriv, which then runs the command.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
+import functools
+import os
+import shutil
 import signal
+import subprocess
 import sys
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from app.builders import BuildFailed
 
@@ -13,13 +27,111 @@ _PR_SET_PDEATHSIG = 1
 
 
 def die_with_parent() -> None:
-    """In a child before it runs (preexec_fn): the kernel kills it when this process dies.
-
-    A killed server or worker must not leave an installer running: it would go on writing
-    into a prefix that the next attempt at the same version has just cleared.
-    """
+    """In a child before it runs (preexec_fn): the kernel kills it when this process dies."""
     if sys.platform == "linux":
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+@functools.cache
+def _setpriv() -> str | None:
+    """util-linux's setpriv, when it can set the parent-death signal (2.33 and later)."""
+    path = shutil.which("setpriv") if sys.platform == "linux" else None
+    if path is None:
+        return None
+    try:
+        said = subprocess.run([path, "--help"], capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return path if "--pdeathsig" in said.stdout else None
+
+
+def dying_with_parent(command: Sequence[str]) -> tuple[list[str], dict[str, Any]]:
+    """A child's command, and the Popen arguments, that make the kernel kill it when this
+    process dies: a killed server or worker must not leave an installer running, which would
+    go on writing into a prefix the next attempt at the same version has just cleared."""
+    setpriv = _setpriv()
+    if setpriv is not None:
+        return [setpriv, "--pdeathsig", "KILL", "--", *command], {}
+    preexec: Callable[[], None] = die_with_parent
+    return list(command), {"preexec_fn": preexec}
+
+
+class Child:
+    """A running child process: its output (both streams) and its exit."""
+
+    def __init__(self, popen: subprocess.Popen[bytes], stdout: asyncio.StreamReader) -> None:
+        self._popen = popen
+        self.stdout = stdout
+        self._transport: asyncio.BaseTransport | None = None
+
+    @property
+    def returncode(self) -> int | None:
+        return self._popen.poll()
+
+    async def wait(self) -> int:
+        if self._popen.poll() is None:
+            await _exited(self._popen)
+        code = self._popen.wait()
+        if self._transport is not None:
+            self._transport.close()
+        return code
+
+    def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            self._popen.kill()
+
+
+async def start(
+    command: Sequence[str], cwd: str | None = None, env: dict[str, str] | None = None
+) -> Child:
+    """Start `command` dying with this process, its standard input empty."""
+    argv, dying = dying_with_parent(command)
+    # On the loop: a vfork, half a millisecond (the module docstring says why).
+    popen = subprocess.Popen(  # noqa: ASYNC220
+        argv,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        cwd=cwd,
+        env=env,
+        **dying,
+    )
+    assert popen.stdout is not None
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=2**20)
+    child = Child(popen, reader)
+    try:
+        child._transport, _ = await loop.connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(reader), popen.stdout
+        )
+    except BaseException:
+        child.kill()
+        popen.wait()
+        popen.stdout.close()
+        raise
+    return child
+
+
+async def _exited(popen: subprocess.Popen[bytes]) -> None:
+    """Until the child has exited (not reaped yet: Popen.wait does that)."""
+    try:
+        pidfd = os.pidfd_open(popen.pid)
+    except (AttributeError, OSError):  # not Linux 5.3+: a thread waits for it
+        await asyncio.to_thread(popen.wait)
+        return
+    loop = asyncio.get_running_loop()
+    exited: asyncio.Future[None] = loop.create_future()
+
+    def readable() -> None:
+        if not exited.done():
+            exited.set_result(None)
+
+    loop.add_reader(pidfd, readable)
+    try:
+        await exited
+    finally:
+        loop.remove_reader(pidfd)
+        os.close(pidfd)
 
 
 class ChildFailed(BuildFailed):
@@ -27,34 +139,22 @@ class ChildFailed(BuildFailed):
 
 
 async def run_child(
-    command: list[str],
-    data: bytes = b"",
-    cwd: str | None = None,
-    env: dict[str, str] | None = None,
+    command: list[str], cwd: str | None = None, env: dict[str, str] | None = None
 ) -> bytes:
     """Run a short child process to its end and return its output; ChildFailed saying its
     last line when it fails. Killed with the caller when the caller is cancelled."""
-    # No standard input unless there is something to say: writing to a child that already
-    # exited fails (asyncio: "the handler is closed"), and a quick one may exit first.
-    proc = await asyncio.create_subprocess_exec(
-        *command,
-        stdin=asyncio.subprocess.PIPE if data else asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-        cwd=cwd,
-        env=env,
-        preexec_fn=die_with_parent,
-    )
+    child = await start(command, cwd=cwd, env=env)
     try:
-        out, _ = await proc.communicate(data or None)
+        out = await child.stdout.read()
+        code = await child.wait()
     finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-    if proc.returncode != 0:
+        if child.returncode is None:
+            child.kill()
+            await child.wait()
+    if code != 0:
         said = out.decode(errors="replace").strip().splitlines()
         raise ChildFailed(
-            f"{' '.join(command[:3])} failed (exit code {proc.returncode}): "
+            f"{' '.join(command[:3])} failed (exit code {code}): "
             f"{said[-1] if said else 'it said nothing'}"
         )
     return out

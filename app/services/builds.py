@@ -60,7 +60,6 @@ async def _request(version: Version, env: Environment) -> BuildRequest:
         .order_by("-number")
         .first()
     )
-    await env.fetch_related("organization")
     pip = parse_libraries("pipLibraries", PackageManager.PIP, version.pip_libraries)
     conda = parse_libraries("condaLibraries", PackageManager.CONDA, version.conda_libraries)
     return BuildRequest(
@@ -205,7 +204,8 @@ async def run_build(rt: Runtime, version_id: int, attempt: int) -> None:
     if claimed != 1:
         log.info("version %s attempt %s is not queued; nothing to do", version_id, attempt)
         return
-    version = await Version.get(id=version_id).prefetch_related("environment")
+    # one statement: the version, its environment and the environment's organization
+    version = await Version.get(id=version_id).select_related("environment__organization")
     env = version.environment
     out = _Log(rt, version)
     work = asyncio.create_task(_execute(rt, version, env, out))
@@ -322,9 +322,10 @@ async def _finish(
     # Until the stale bound, nobody else decides this build's fate: keep trying to record it
     # (a process shutting down gives it a few seconds).
     await _retrying(f"recording the end of version {version.id}", record, within=within)
-    await events.publish(rt.events, recorded)
+    # Committed: the log's followers may ask for the version's new state.
     with contextlib.suppress(Exception):
         await rt.logbus.close(out.key)
+    await events.publish(rt.events, recorded)
 
 
 async def _index_packages(version: Version, result: BuildResult) -> None:
