@@ -219,8 +219,8 @@ async def main() -> None:
         )
 
     print(f"envyard distributed benchmark, Docker builder ({rounds} rounds, median [min-max], s)")
-    line("version 1: 10 packages from the base image", first)
-    line("next version adding 1 package", add_one, "target < 5")
+    line("version 1: 10 packages from the base image", first, "target < 5")
+    line("next version adding 1 package", add_one, "target < 1.5")
     line("revert", revert, "target < 1")
     line("baseline: docker build --no-cache, 11 packages", baseline)
     ratio = statistics.median(baseline) / statistics.median(add_one)

@@ -110,8 +110,9 @@ async def replay(ws_url: str, token: str, version_id: str, document: str, until:
 
 def subscribe_many(
     ws_url: str, token: str, version_id: str, count: int, document: str, until: int
-) -> list[list[tuple[int, float]]]:
-    """In a client process: `count` subscribers."""
+) -> tuple[list[list[tuple[int, float]]], float]:
+    """In a client process: `count` subscribers; their arrivals, and the CPU seconds the
+    process used."""
 
     async def run() -> list[list[tuple[int, float]]]:
         return list(
@@ -120,7 +121,9 @@ def subscribe_many(
             )
         )
 
-    return asyncio.run(run())
+    used = time.process_time()
+    found = asyncio.run(run())
+    return found, time.process_time() - used
 
 
 async def building_version(admin: Any, short: str) -> Version:
@@ -171,7 +174,9 @@ async def live(
             await asyncio.sleep(1 / RATE)
         await bus.close(key)
         parts_found = await asyncio.gather(*jobs)
-    arrivals = [per for part in parts_found for per in part]
+        lasted = time.time() - started
+    arrivals = [per for part, _ in parts_found for per in part]
+    client_cpu = sum(cpu for _, cpu in parts_found) / lasted
     redis = bus._redis
     entries = await redis.xrange(bus.stream(key))
     stored = {int(f["n"]): int(i.split("-")[0]) / 1000 for i, f in entries if "n" in f}
@@ -182,7 +187,9 @@ async def live(
         f"live: {SUBSCRIBERS} subscribers over {len(ws_urls)} API processes ({joined:.0f} s to "
         f"join), {LINES} lines at {RATE:.0f}/s: {len(latencies)} deliveries, "
         f"p50 {pct(latencies, 0.5):.1f} ms, p99 {pct(latencies, 0.99):.1f} ms, "
-        f"max {max(latencies):.1f} ms   target p99 < 100 ms"
+        f"max {max(latencies):.1f} ms   target p99 < 100 ms",
+        f"live: the {parts} client processes used {client_cpu:.2f} of this machine's "
+        f"{os.cpu_count()} cores, joining and receiving",
     ]
 
 

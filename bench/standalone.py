@@ -4,8 +4,9 @@ Run: .venv/bin/python bench/standalone.py   (prints figures; asserts nothing)
 
 - builds: a 10-package environment from a warm cache, the next version adding one package,
   and a revert, each timed from the buildEnvironment/revertEnvironment mutation to the end of
-  its buildLog subscription, by a client of an `envyard serve` process (a server in this
-  process would share its interpreter, and its lock, with the client: 20-40 ms a build).
+  its buildLog subscription (on one WebSocket connection the client keeps, as a console
+  page does), by a client of an `envyard serve` process (a server in this process would
+  share its interpreter, and its lock, with the client: 20-40 ms a build).
   Each round times raw `uv venv` + `uv pip install` of the same set (with envyard's warm uv
   cache and the interpreter envyard builds with) just before envyard's build, and prints
   the median of the rounds' ratios; and `python -m venv` + `pip install` with pip's cache
@@ -17,6 +18,8 @@ Run: .venv/bin/python bench/standalone.py   (prints figures; asserts nothing)
 from __future__ import annotations
 
 import asyncio
+import itertools
+import json
 import os
 import statistics
 import subprocess
@@ -28,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
+import websockets
 from uv import find_uv_bin
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,7 +42,7 @@ from app.main import create_app  # noqa: E402
 from app.services.runtime import database  # noqa: E402
 from app.services.users import add_user  # noqa: E402
 from app.settings import Settings  # noqa: E402
-from tests.support.client import Client, collect_log  # noqa: E402
+from tests.support.client import Client  # noqa: E402
 from tests.support.index import CATALOGUE, TEN, serve_index, write_index  # noqa: E402
 from tests.support.ops import BUILD, REVERT, UPDATE, create, wait_built  # noqa: E402
 from tests.support.server import base_env, free_port, run_server  # noqa: E402
@@ -58,20 +62,53 @@ def start_server(settings: Settings, port: int) -> tuple[uvicorn.Server, Any]:
     return server, app
 
 
-async def timed_build(client: Client, env_id: str) -> float:
+class Follower:
+    """A client's one graphql-transport-ws connection, kept open, on which each build's log
+    is a new subscription (as a console page keeps its connection): a connection per build
+    would time a WebSocket handshake and sign-in too."""
+
+    def __init__(self, ws: websockets.ClientConnection) -> None:
+        self._ws = ws
+        self._ids = itertools.count(1)
+
+    async def collect(self, version_id: str) -> int:
+        """Follow that version's log to its end; how many lines came."""
+        op = str(next(self._ids))
+        payload = {"query": LOG, "variables": {"v": version_id}}
+        await self._ws.send(json.dumps({"id": op, "type": "subscribe", "payload": payload}))
+        lines = 0
+        while True:
+            message = json.loads(await asyncio.wait_for(self._ws.recv(), 120))
+            if message["type"] == "ping":
+                await self._ws.send(json.dumps({"type": "pong"}))
+            elif message.get("id") != op:
+                continue
+            elif message["type"] == "next":
+                assert not message["payload"].get("errors"), message
+                lines += 1
+            elif message["type"] == "complete":
+                return lines
+            else:
+                raise AssertionError(message)
+
+
+LOG = "subscription($v: ID!) { buildLog(versionId: $v) { number text } }"
+
+
+async def timed_build(client: Client, follower: Follower, env_id: str) -> float:
     start = time.perf_counter()
     version = (await client(BUILD, id=env_id))["buildEnvironment"]
-    await collect_log(client, version["id"])
+    assert await follower.collect(version["id"])
     elapsed = time.perf_counter() - start
     env = await wait_built(client, env_id)
     assert env["status"] == "DRAFT", env
     return elapsed
 
 
-async def timed_revert(client: Client, env_id: str, number: int) -> float:
+async def timed_revert(client: Client, follower: Follower, env_id: str, number: int) -> float:
     start = time.perf_counter()
     version = (await client(REVERT, id=env_id, v=number))["revertEnvironment"]
-    await collect_log(client, version["id"])
+    assert await follower.collect(version["id"])
     elapsed = time.perf_counter() - start
     env = await wait_built(client, env_id)
     assert env["status"] == "DRAFT", env
@@ -132,8 +169,15 @@ class RawUv:
 
 
 async def builds(client: Client, raw: RawUv, rounds: int) -> dict[str, list[float]]:
+    async with client._connection() as ws:
+        return await _builds(client, Follower(ws), raw, rounds)
+
+
+async def _builds(
+    client: Client, follower: Follower, raw: RawUv, rounds: int
+) -> dict[str, list[float]]:
     warm = await create(client, pipLibraries=TEN_NAMES)
-    await timed_build(client, warm["id"])  # fills uv's cache
+    await timed_build(client, follower, warm["id"])  # fills uv's cache
     await asyncio.to_thread(raw.once, [*TEN_NAMES, "yard-extra"])
     results: dict[str, list[float]] = {
         k: [] for k in ("ten", "add_one", "revert", "raw_ten", "raw_eleven")
@@ -141,11 +185,11 @@ async def builds(client: Client, raw: RawUv, rounds: int) -> dict[str, list[floa
     for _ in range(rounds):
         env = await create(client, pipLibraries=TEN_NAMES)
         results["raw_ten"].append(await asyncio.to_thread(raw.once, TEN_NAMES))
-        results["ten"].append(await timed_build(client, env["id"]))
+        results["ten"].append(await timed_build(client, follower, env["id"]))
         await client(UPDATE, id=env["id"], i={"pipLibraries": [*TEN_NAMES, "yard-extra"]})
         results["raw_eleven"].append(await asyncio.to_thread(raw.once, [*TEN_NAMES, "yard-extra"]))
-        results["add_one"].append(await timed_build(client, env["id"]))
-        results["revert"].append(await timed_revert(client, env["id"], 1))
+        results["add_one"].append(await timed_build(client, follower, env["id"]))
+        results["revert"].append(await timed_revert(client, follower, env["id"], 1))
     return results
 
 

@@ -41,10 +41,24 @@ def conda_owned(d):
     return bool(path) and os.path.relpath(os.path.join(path, "METADATA"), prefix) in files
 """
 
-# The report, of the distributions in `found`.
+# The report, of the distributions in `found`. A distribution's name and version are read
+# from its metadata's header lines: `d.metadata` parses the whole file as an email message,
+# long description included (49 ms for envyard's own 85 distributions, 6 this way).
 REPORT = """\
+def name_version(d):
+    name = version = None
+    for line in (d.read_text("METADATA") or d.read_text("PKG-INFO") or "").splitlines():
+        if not line.strip():
+            break
+        if name is None and line[:5].lower() == "name:":
+            name = line[5:].strip()
+        elif version is None and line[:8].lower() == "version:":
+            version = line[8:].strip()
+    if name is None or version is None:
+        return d.metadata["Name"], d.version
+    return name, version
 conda = [[r["name"], r["version"], r.get("build", "")] for r in records]
-dists = sorted([d.metadata["Name"], d.version, conda_owned(d)] for d in found)
+dists = sorted([*name_version(d), conda_owned(d)] for d in found)
 result = json.dumps({"conda": conda, "pip": dists})
 """
 
@@ -99,10 +113,15 @@ def survey_here(prefix: str) -> Survey:
     envyard built, whose layout is that one; tests/builders/test_inventory.py compares it
     with the prefix's own Python."""
     namespace: dict[str, Any] = {"prefix": prefix}
-    exec(READ_PREFIX, namespace)  # constant code, the script's own
+    exec(_READ_PREFIX_CODE, namespace)  # constant code, the script's own
     namespace["found"] = importlib.metadata.distributions(path=_site_paths(Path(prefix)))
-    exec(REPORT, namespace)
+    exec(_REPORT_CODE, namespace)
     return parse(namespace["result"])
+
+
+# compiled once: compiling them took a millisecond of each build
+_READ_PREFIX_CODE = compile(READ_PREFIX, "<envyard survey>", "exec")
+_REPORT_CODE = compile(REPORT, "<envyard survey report>", "exec")
 
 
 def _site_paths(prefix: Path) -> list[str]:

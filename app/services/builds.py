@@ -59,6 +59,8 @@ async def _request(version: Version, env: Environment) -> BuildRequest:
         )
         .order_by("-number")
         .first()
+        if version.number > 1
+        else None  # version 1 starts from nothing
     )
     pip = parse_libraries("pipLibraries", PackageManager.PIP, version.pip_libraries)
     conda = parse_libraries("condaLibraries", PackageManager.CONDA, version.conda_libraries)

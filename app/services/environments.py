@@ -258,7 +258,7 @@ async def create_environment(rt: Runtime, user: User, data: EnvironmentData) -> 
             event = await events.record(env.id, EventKind.CREATED, actor_id=user.id)
     except IntegrityError:  # the unique (organization, short name) constraint decides races
         raise NameTaken(definition.short_name) from None
-    await events.publish(rt.events, [event])
+    await events.publish(rt.events, [event], env)
     return await get_environment(user, env.id)
 
 
@@ -294,7 +294,7 @@ async def update_environment(
         event = await events.record(
             env.id, EventKind.UPDATED, actor_id=user.id, note=_changed(changes)
         )
-    await events.publish(rt.events, [event])
+    await events.publish(rt.events, [event], env)
     return await get_environment(user, env.id)
 
 
@@ -361,7 +361,7 @@ async def _start_version(
             event = await events.record(
                 env.id, EventKind.BUILD_QUEUED, actor_id=user.id, number=version.number
             )
-    await events.publish(rt.events, [event])
+    await events.publish(rt.events, [event], env)
     return version
 
 
@@ -409,7 +409,7 @@ async def submit_environment(rt: Runtime, user: User, env_id: str) -> Environmen
         event = await events.record(
             env.id, EventKind.SUBMITTED, actor_id=user.id, number=active.number
         )
-    await events.publish(rt.events, [event])
+    await events.publish(rt.events, [event], env)
     for version in failed:
         if version.location:
             await rt.builder.discard(version.location)
@@ -448,7 +448,7 @@ async def approve_environment(
         event = await events.record(
             env.id, EventKind.APPROVED, actor_id=user.id, number=env.submitted_number, note=note
         )
-    await events.publish(rt.events, [event])
+    await events.publish(rt.events, [event], env)
     return await get_environment(user, env.id)
 
 
@@ -461,7 +461,7 @@ async def reject_environment(rt: Runtime, user: User, env_id: str, feedback: str
         event = await events.record(
             env.id, EventKind.REJECTED, actor_id=user.id, number=env.submitted_number, note=text
         )
-    await events.publish(rt.events, [event])
+    await events.publish(rt.events, [event], env)
     return await get_environment(user, env.id)
 
 
@@ -473,7 +473,7 @@ async def deprecate_environment(rt: Runtime, user: User, env_id: str) -> Environ
         event = await events.record(
             env.id, EventKind.DEPRECATED, actor_id=user.id, number=env.published_number
         )
-    await events.publish(rt.events, [event])
+    await events.publish(rt.events, [event], env)
     return await get_environment(user, env.id)
 
 
@@ -497,5 +497,5 @@ async def activate_environment(rt: Runtime, user: User, env_id: str) -> tuple[En
         )
     # Usage is counted from these events (Environment.usage, deprecation candidates).
     event = await events.record(env.id, EventKind.ACTIVATED, actor_id=user.id, number=number)
-    await events.publish(rt.events, [event])
+    await events.publish(rt.events, [event], env)
     return env, chosen

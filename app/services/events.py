@@ -61,17 +61,21 @@ def payload(event: Event, env: Environment) -> Payload:
     }
 
 
-async def publish(bus: EventBus | None, events: Iterable[Event]) -> None:
+async def publish(
+    bus: EventBus | None, events: Iterable[Event], env: Environment | None = None
+) -> None:
     """Send committed events to live subscribers. A failure is logged: the events are in
-    the database, and only a dashboard's live view misses them."""
+    the database, and only a dashboard's live view misses them. `env`: their environment
+    as the transaction that recorded them left it (else it is read)."""
     pending = [e for e in events if e is not None]
     if bus is None or not pending:
         return
     try:
-        envs = {
-            env.id: env
-            for env in await Environment.filter(id__in={e.environment_id for e in pending})
-        }
+        ids = {e.environment_id for e in pending}
+        if env is not None and ids == {env.id}:
+            envs = {env.id: env}
+        else:
+            envs = {env.id: env for env in await Environment.filter(id__in=ids)}
         for event in pending:
             env = envs.get(event.environment_id)
             if env is not None:  # deleted meanwhile

@@ -3,9 +3,11 @@ prefix's own Python reading it (inventory.survey): the same packages, conda-owne
 
 from __future__ import annotations
 
+import importlib.metadata
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from uv import find_uv_bin
@@ -58,3 +60,23 @@ async def test_read_here_as_the_prefix_python_reads_it(tmp_path: Path, prefix: P
     assert any(p.name == "yard-beta" for p in here.packages)
     assert here.conda_distributions == []
     assert await inventory.survey_built(host, str(prefix)) == here  # a local host: read here
+
+
+def test_names_and_versions_are_the_metadata_headers(tmp_path: Path) -> None:
+    """The survey reads a distribution's name and version from its metadata's header lines,
+    as the email parser reads them (checked on this interpreter's own distributions, long
+    descriptions and all), and falls back to the parser where a header line is missing."""
+    site = tmp_path / "lib" / "python3.11" / "site-packages"
+    # A body that looks like headers must not count; no Version header: the parser says.
+    (site / "odd-1.0.dist-info").mkdir(parents=True)
+    (site / "odd-1.0.dist-info" / "METADATA").write_text(
+        "Metadata-Version: 2.1\nNAME: Odd.Name\n\nVersion: 9.9\n"
+    )
+    namespace: dict[str, Any] = {"prefix": str(tmp_path)}
+    exec(inventory.READ_PREFIX + inventory.REPORT.split("conda = ")[0], namespace)
+    name_version = namespace["name_version"]
+    [odd] = importlib.metadata.distributions(path=[str(site)])
+    assert name_version(odd) == (odd.metadata["Name"], odd.version) == ("Odd.Name", None)
+    mine = list(importlib.metadata.distributions())
+    assert len(mine) > 20
+    assert [name_version(d) for d in mine] == [(d.metadata["Name"], d.version) for d in mine]
