@@ -317,7 +317,8 @@ class Steps:
                 "pip", "compile", "--quiet", "--format", "pylock.toml", "--python", target,
                 "-o", resolved, f"{work}/requirements.txt",
             )  # fmt: skip
-            steps.append(partial(self._uv, *compile_, index=True))
+            # started first: the resolution takes longer than the virtualenv
+            steps.insert(0, partial(self._uv, *compile_, index=True))
         await _all(steps)
         urls: dict[str, str] = {}
         if lines:

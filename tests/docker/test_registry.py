@@ -95,8 +95,28 @@ async def test_versions_move_between_engines_through_the_registry(
         await a.aclose()
         await b.aclose()
         for engine in (one, two):
-            for image in await engine.images.list():
-                for ref in (image.get("RepoTags") or []) + (image.get("RepoDigests") or []):
-                    if ref.startswith(f"{REGISTRY}/{path}/"):
-                        await engine.images.delete(image["Id"], force=True)
-                        break
+            await remove_images(engine, f"{REGISTRY}/{path}/")
+
+
+async def remove_images(engine: aiodocker.Docker, prefix: str) -> None:
+    """Remove the images named under `prefix`, children before their parents (a version's
+    image is built on the previous version's; images made within one second are listed in
+    no particular order)."""
+    for _ in range(10):
+        left = [
+            image
+            for image in await engine.images.list()
+            if any(
+                ref.startswith(prefix)
+                for ref in (image.get("RepoTags") or []) + (image.get("RepoDigests") or [])
+            )
+        ]
+        if not left:
+            return
+        for image in left:
+            try:
+                await engine.images.delete(image["Id"], force=True)
+            except aiodocker.DockerError as exc:
+                if exc.status != 409:  # 409: a child of it is still there, removed first
+                    raise
+    raise AssertionError(f"images under {prefix} could not be removed")
