@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any, Protocol
 
-from packaging.utils import canonicalize_name
+from packaging.utils import canonicalize_name, canonicalize_version
 
 from app.builders import BuildFailed, BuildRequest, BuildResult, Emit, Exact, inventory
 from app.builders.lock import lock_request, pip_lock_text
@@ -276,7 +276,10 @@ class Steps:
         virtualenv, or what the virtualenv updated in place holds), named so that they stay,
         at their versions where the resolution allows (they are its preferences). uv writes
         the resolution as a pylock.toml, installs its files, and the lock file takes their
-        URLs from it. A new virtualenv is made while uv resolves (for its interpreter)."""
+        URLs from it. A new virtualenv is made while uv resolves (for its interpreter).
+        Version 1, with nothing to keep, installs its requirements straight away, the
+        resolution beside it (`straight`): it gives the lock file the URLs of the files of
+        the versions installed, which it resolves alike."""
         fresh = plan.interpreter is not None
         if fresh:
             await self._emit(
@@ -291,15 +294,21 @@ class Steps:
         lines = [*request.pip_requirements, *names]
         work = self._tools.work
         resolved = f"{work}/resolved/pylock.toml"  # uv wants this file name
-        steps: list[Callable[[], Coroutine[Any, Any, None]]] = []
+        requirements = f"{work}/requirements.txt"
+        # A new virtualenv with nothing to keep (version 1): the install resolves the
+        # requirements itself, as the resolution does (the same index and cache), so it
+        # need not wait for it; the resolution, run beside, only gives the lock file URLs.
+        straight = fresh and not starting
+        venv: Callable[[], Coroutine[Any, Any, None]] | None = None
         if fresh:
             assert plan.interpreter is not None
             # the build's own files may be in the prefix already (the local builder keeps
             # them there), written for the resolution running beside
-            venv = ["venv", "--no-project", "--allow-existing", "--python", plan.interpreter]
-            steps.append(partial(self._uv, *venv, plan.prefix))
+            made = ["venv", "--no-project", "--allow-existing", "--python", plan.interpreter]
+            venv = partial(self._uv, *made, plan.prefix)
+        resolve: Callable[[], Coroutine[Any, Any, None]] | None = None
         if lines:
-            files = {f"{work}/requirements.txt": "".join(f"{line}\n" for line in lines).encode()}
+            files = {requirements: "".join(f"{line}\n" for line in lines).encode()}
             if starting:
                 # an existing output file is what `uv pip compile` keeps where it can
                 files[resolved] = preferences(starting).encode()
@@ -315,26 +324,63 @@ class Steps:
             assert target is not None
             compile_ = (
                 "pip", "compile", "--quiet", "--format", "pylock.toml", "--python", target,
-                "-o", resolved, f"{work}/requirements.txt",
+                "-o", resolved, requirements,
             )  # fmt: skip
+            resolve = partial(self._uv, *compile_, index=True)
+        install = partial(
+            self._uv, "pip", "install", "--python", plan.python, "-r",
+            requirements if straight else resolved, index=True,
+        )  # fmt: skip
+        resolved_ok = True
+        if straight:
+            if venv is not None:  # alone: beside the resolution it takes longer
+                await venv()
+            resolved_ok = await self._beside(resolve, [install] if lines else [])
+        else:
             # started first: the resolution takes longer than the virtualenv
-            steps.insert(0, partial(self._uv, *compile_, index=True))
-        await _all(steps)
+            await _all([step for step in (resolve, venv) if step is not None])
+            if lines:
+                await install()
         urls: dict[str, str] = {}
-        if lines:
-            await self._uv("pip", "install", "--python", plan.python, "-r", resolved, index=True)
+        if lines and resolved_ok:
             try:
                 urls = pylock_urls(tomllib.loads(await self._host.get(resolved)))
             except (ChildFailed, tomllib.TOMLDecodeError) as exc:  # built: not lost for it
                 await self._emit(f"No file URLs in the lock file ({exc}): the versions only")
         packages = (await inventory.survey_built(self._host, plan.prefix)).packages
         pip = [
-            (p.name, p.version, urls.get(p.key[1], ""))
+            (p.name, p.version, urls.get(file_key(p.name, p.version), ""))
             for p in packages
             if p.manager is PackageManager.PIP
         ]
         lockfile = pip_lock_text(pip, self._settings.index_url)
         return BuildResult(plan.python, packages, lockfile=lockfile, channels=[])
+
+    async def _beside(
+        self,
+        resolve: Callable[[], Coroutine[Any, Any, None]] | None,
+        steps: Sequence[Callable[[], Coroutine[Any, Any, None]]],
+    ) -> bool:
+        """Run `steps` one after the other with `resolve` beside them. A failing step fails
+        the build (and stops the resolution); a failing resolution only costs the lock file
+        its URLs: whether it succeeded."""
+        beside = asyncio.ensure_future(resolve()) if resolve is not None else None
+        try:
+            for step in steps:
+                await step()
+        except BaseException:
+            if beside is not None:
+                beside.cancel()
+                await asyncio.gather(beside, return_exceptions=True)
+            raise
+        if beside is None:
+            return False
+        try:
+            await beside
+        except BuildFailed as exc:
+            await self._emit(f"No file URLs in the lock file ({exc}): the versions only")
+            return False
+        return True
 
     # -- the lock file -------------------------------------------------------------------
 
@@ -343,7 +389,7 @@ class Steps:
         used), pip distributions with the URL and hash of their file."""
         pip = [p for p in packages if p.manager is PackageManager.PIP]
         files = await self._pip_files(plan.python, pip)
-        found = [(p.name, p.version, files.get(p.key[1], "")) for p in pip]
+        found = [(p.name, p.version, files.get(file_key(p.name, p.version), "")) for p in pip]
         if not plan.conda:  # no conda records to read: written here, as rattler would
             return pip_lock_text(found, self._settings.index_url)
         work = self._tools.work
@@ -359,8 +405,8 @@ class Steps:
         return await self._host.get(f"{work}/envyard.lock")
 
     async def _pip_files(self, python: str, pip: list[Package]) -> dict[str, str]:
-        """Canonical name -> the URL (with `#sha256=`) of the file the index has for that
-        exact version, as uv resolves it; empty where the index does not say."""
+        """`file_key` -> the URL (with `#sha256=`) of the file the index has for that exact
+        version, as uv resolves it; empty where the index does not say."""
         if not pip:
             return {}
         work = self._tools.work
@@ -378,17 +424,22 @@ class Steps:
         return pylock_urls(lock)
 
 
+def file_key(name: str, version: str) -> str:
+    """A distribution's key among a lock's files: its name and version, both canonical."""
+    return f"{canonicalize_name(name)}=={canonicalize_version(version)}"
+
+
 def pylock_urls(lock: dict[str, Any]) -> dict[str, str]:
-    """Canonical name -> the URL (with `#sha256=`) of each package's file in a pylock.toml
-    that uv wrote for one interpreter (its wheels are those that interpreter can install,
-    best first; the sdist when there is none)."""
+    """`file_key` of each package -> the URL (with `#sha256=`) of each package's file in
+    a pylock.toml that uv wrote for one interpreter (its wheels are those that interpreter
+    can install, best first; the sdist when there is none)."""
     found: dict[str, str] = {}
     for package in lock.get("packages", []):
         for wheel in package.get("wheels", []) or [package.get("sdist", {})]:
             if wheel.get("url"):
                 digest = wheel.get("hashes", {}).get("sha256")
                 suffix = f"#sha256={digest}" if digest else ""
-                found[canonicalize_name(package["name"])] = wheel["url"] + suffix
+                found[file_key(package["name"], package.get("version", ""))] = wheel["url"] + suffix
                 break
     return found
 

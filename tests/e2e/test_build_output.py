@@ -28,7 +28,7 @@ async def test_unreachable_index_and_a_neutral_working_directory(tmp_path, index
             texts = [line["text"] for line in lines]
             assert env["status"] == "FAILED"
             assert texts[-1] == (
-                "Build failed: uv pip compile failed: the package index "
+                "Build failed: uv pip install failed: the package index "
                 f"{closed} could not be reached (Connection refused (os error 111))."
             )
             assert not [t for t in texts if "requires-python" in t or "incompatible" in t]

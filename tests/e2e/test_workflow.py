@@ -300,6 +300,11 @@ async def test_lock_files_list_exactly_the_installed_packages(server, people):
     lock = read_lock(built["lock"])
     assert sorted(f"{p['name']}=={p['version']}" for p in lock["packages"]) == pins
     assert {p["kind"] for p in lock["packages"]} == {"pypi"}
+    # Version 1's install resolves by itself; the resolution beside it gives each file
+    for p in lock["packages"]:
+        if p["name"].startswith("yard-"):
+            wheel = f"{p['name'].replace('-', '_')}-{p['version']}-py3-none-any.whl#sha256="
+            assert wheel in p["location"], p
     # On the server host, `envyard lock` prints the same files.
     for fmt, text in [("REQUIREMENTS_TXT", built["req"]), ("LOCK", built["lock"])]:
         printed = await asyncio.create_subprocess_exec(
