@@ -204,18 +204,16 @@ class LocalHost:
         self._cwd = cwd
 
     async def run(self, command: Sequence[str], emit: Emit) -> tuple[int, deque[str]]:
-        proc = await start(command, cwd=self._cwd, env=self._env)
+        proc = start(command, cwd=self._cwd, env=self._env)
         last = tail()
         try:
             lines = LineSplitter()
-            while chunk := await proc.stdout.read(65536):
+            while chunk := await proc.read():
                 await relay(lines.feed(chunk), emit, last)
             await relay(lines.close(), emit, last)
             return await proc.wait(), last
-        finally:
-            if proc.returncode is None:  # cancelled: stop it with us
-                proc.kill()
-                await proc.wait()
+        finally:  # cancelled, or the log failed: stop it with us
+            await proc.stop()
 
     async def output(self, command: Sequence[str]) -> str:
         return (await run_child(list(command), cwd=self._cwd, env=self._env)).decode()

@@ -2,9 +2,9 @@
 
 The server runs on uvloop, whose subprocesses are forked through libuv: 4.5 ms of a 100 MB
 server's loop per child, three children a build. `start` spawns with subprocess.Popen on
-the loop instead, which uses vfork (0.5 ms), and watches the child's output pipe and exit
-(a pidfd) on the loop. A preexec_fn would make Popen fork as well (11 ms): the parent-death
-signal is set by util-linux's setpriv, which then runs the command.
+the loop instead, which uses vfork (0.5 ms), and reads the child's output pipe and waits
+for its exit (a pidfd) with the loop's readers. A preexec_fn would make Popen fork as well
+(11 ms): the parent-death signal is set by util-linux's setpriv, which then runs the command.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import errno
 import functools
 import os
 import shutil
@@ -57,37 +58,64 @@ def dying_with_parent(command: Sequence[str]) -> tuple[list[str], dict[str, Any]
 
 
 class Child:
-    """A running child process: its output (both streams) and its exit."""
+    """A running child process: its output (both streams, read here from the pipe's one
+    descriptor, which `close` closes once) and its exit."""
 
-    def __init__(self, popen: subprocess.Popen[bytes], stdout: asyncio.StreamReader) -> None:
+    def __init__(self, popen: subprocess.Popen[bytes]) -> None:
+        assert popen.stdout is not None
         self._popen = popen
-        self.stdout = stdout
-        self._transport: asyncio.BaseTransport | None = None
+        self._out = popen.stdout
+        os.set_blocking(self._out.fileno(), False)
 
     @property
     def returncode(self) -> int | None:
         return self._popen.poll()
 
+    async def read(self, size: int = 65536) -> bytes:
+        """The next output the child wrote, at most `size` bytes; b"" at its end."""
+        fd = self._out.fileno()
+        while True:
+            try:
+                return os.read(fd, size)
+            except BlockingIOError:
+                await _ready(fd)
+
+    async def read_all(self) -> bytes:
+        parts = []
+        while chunk := await self.read():
+            parts.append(chunk)
+        return b"".join(parts)
+
     async def wait(self) -> int:
         if self._popen.poll() is None:
             await _exited(self._popen)
-        code = self._popen.wait()
-        if self._transport is not None:
-            self._transport.close()
-        return code
+        return self._popen.wait()
 
     def kill(self) -> None:
         with contextlib.suppress(ProcessLookupError):
             self._popen.kill()
 
+    async def stop(self) -> None:
+        """Kill the child if it still runs, reap it, and close its output. Safe to repeat."""
+        try:
+            if self._popen.poll() is None:
+                self.kill()
+                await asyncio.shield(self.wait())
+        finally:
+            self._out.close()
 
-async def start(
+
+def start(
     command: Sequence[str], cwd: str | None = None, env: dict[str, str] | None = None
 ) -> Child:
-    """Start `command` dying with this process, its standard input empty."""
+    """Start `command` dying with this process, its standard input empty; call `stop` when
+    done with it. A missing command raises FileNotFoundError, as Popen does."""
+    path = (env if env is not None else os.environ).get("PATH", os.defpath)
+    if shutil.which(command[0], path=path) is None:
+        raise FileNotFoundError(errno.ENOENT, "No such executable file", command[0])
     argv, dying = dying_with_parent(command)
     # On the loop: a vfork, half a millisecond (the module docstring says why).
-    popen = subprocess.Popen(  # noqa: ASYNC220
+    popen = subprocess.Popen(
         argv,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
@@ -96,20 +124,7 @@ async def start(
         env=env,
         **dying,
     )
-    assert popen.stdout is not None
-    loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader(limit=2**20)
-    child = Child(popen, reader)
-    try:
-        child._transport, _ = await loop.connect_read_pipe(
-            lambda: asyncio.StreamReaderProtocol(reader), popen.stdout
-        )
-    except BaseException:
-        child.kill()
-        popen.wait()
-        popen.stdout.close()
-        raise
-    return child
+    return Child(popen)
 
 
 async def _exited(popen: subprocess.Popen[bytes]) -> None:
@@ -119,19 +134,26 @@ async def _exited(popen: subprocess.Popen[bytes]) -> None:
     except (AttributeError, OSError):  # not Linux 5.3+: a thread waits for it
         await asyncio.to_thread(popen.wait)
         return
+    try:
+        await _ready(pidfd)
+    finally:
+        os.close(pidfd)
+
+
+async def _ready(fd: int) -> None:
+    """Until `fd` is readable (output, its end, or a pidfd's exit)."""
     loop = asyncio.get_running_loop()
-    exited: asyncio.Future[None] = loop.create_future()
+    ready: asyncio.Future[None] = loop.create_future()
 
     def readable() -> None:
-        if not exited.done():
-            exited.set_result(None)
+        if not ready.done():
+            ready.set_result(None)
 
-    loop.add_reader(pidfd, readable)
+    loop.add_reader(fd, readable)
     try:
-        await exited
+        await ready
     finally:
-        loop.remove_reader(pidfd)
-        os.close(pidfd)
+        loop.remove_reader(fd)
 
 
 class ChildFailed(BuildFailed):
@@ -143,14 +165,12 @@ async def run_child(
 ) -> bytes:
     """Run a short child process to its end and return its output; ChildFailed saying its
     last line when it fails. Killed with the caller when the caller is cancelled."""
-    child = await start(command, cwd=cwd, env=env)
+    child = start(command, cwd=cwd, env=env)
     try:
-        out = await child.stdout.read()
+        out = await child.read_all()
         code = await child.wait()
     finally:
-        if child.returncode is None:
-            child.kill()
-            await child.wait()
+        await child.stop()
     if code != 0:
         said = out.decode(errors="replace").strip().splitlines()
         raise ChildFailed(

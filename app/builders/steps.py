@@ -95,11 +95,12 @@ class Steps:
         self._emit = emit
 
     async def make(self, request: BuildRequest, plan: Plan, *, exact: bool = False) -> BuildResult:
-        """Build `request` into the plan's prefix. Without conda, one uv resolution of the
-        pip requirements and the packages the environment starts from (the previous
-        version's pins, or what the prefix holds), installed from its pylock.toml, which
-        also gives the lock file's URLs; with conda (or `exact` pins, restoring a lock file)
-        the pins are installed without dependencies, then the requirements."""
+        """Build `request` into the plan's prefix. Without conda, `_make_pip`: one uv
+        resolution of the pip requirements and the packages the environment starts from
+        (the previous version's pins, or what the prefix holds), installed from its
+        pylock.toml, which also gives the lock file's URLs (version 1 installs its
+        requirements directly, resolved alike); with conda (or `exact` pins, restoring a
+        lock file) the pins are installed without dependencies, then the requirements."""
         if not plan.conda and not exact:
             return await self._make_pip(request, plan)
         emit, work, python = self._emit, self._tools.work, plan.python

@@ -77,6 +77,19 @@ def test_names_and_versions_are_the_metadata_headers(tmp_path: Path) -> None:
     name_version = namespace["name_version"]
     [odd] = importlib.metadata.distributions(path=[str(site)])
     assert name_version(odd) == (odd.metadata["Name"], odd.version) == ("Odd.Name", None)
+
+    class HeadersOnly(importlib.metadata.PathDistribution):
+        """Its metadata may be read as text only: the email parser is not used."""
+
+        @property
+        def metadata(self) -> Any:
+            raise AssertionError("the whole metadata was parsed")
+
+    plain = HeadersOnly(site / "odd-1.0.dist-info")
+    (site / "odd-1.0.dist-info" / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: Odd.Name\nversion: 2.0\nSummary: x\n\nName: body\n"
+    )
+    assert name_version(plain) == ("Odd.Name", "2.0")
     mine = list(importlib.metadata.distributions())
     assert len(mine) > 20
     assert [name_version(d) for d in mine] == [(d.metadata["Name"], d.version) for d in mine]

@@ -11,9 +11,12 @@ import sys
 import textwrap
 import time
 from collections import deque
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 import pytest
+import uvloop
 
 from app.builders import process
 from app.builders.local import LocalHost
@@ -103,40 +106,94 @@ def test_a_child_dies_with_the_process_that_started_it(
             os.kill(child, signal.SIGKILL)
 
 
-async def test_output_exit_codes_and_failures():
-    assert (
-        await run_child(
-            [sys.executable, "-c", "print('out'); import sys; print('err', file=sys.stderr)"]
+def test_setpriv_sets_the_signal_without_a_preexec_fn():
+    """What makes the children cheap: no preexec_fn (which makes Popen fork the server)."""
+    argv, kwargs = process.dying_with_parent(["uv", "venv"])
+    assert argv == [process._setpriv(), "--pdeathsig", "KILL", "--", "uv", "venv"]
+    assert kwargs == {}
+
+
+# The server runs on uvloop; the tests' own loop is asyncio's: each test runs on both.
+LOOPS = {"asyncio": asyncio.run, "uvloop": uvloop.run}
+
+
+@pytest.fixture(params=list(LOOPS))
+def run(request: pytest.FixtureRequest) -> Callable[[Coroutine[Any, Any, Any]], Any]:
+    return LOOPS[request.param]
+
+
+def open_fds() -> set[str]:
+    return set(os.listdir("/proc/self/fd"))
+
+
+def test_output_exit_codes_and_failures(run: Callable[[Coroutine[Any, Any, Any]], Any]) -> None:
+    async def body() -> None:
+        await run_child(["true"])  # the loop opens what it needs on its first child
+        fds = open_fds()
+        both = "print('out'); import sys; print('err', file=sys.stderr)"
+        assert await run_child([sys.executable, "-c", both]) == b"out\nerr\n"
+        with pytest.raises(ChildFailed, match=r"exit code 3\): the last words"):
+            last_words = "print('first'); print('the last words'); raise SystemExit(3)"
+            await run_child([sys.executable, "-c", last_words])
+        lines: list[str] = []
+
+        async def emit(line: str) -> None:
+            lines.append(line)
+
+        code, last = await LocalHost({}, "/").run(
+            ["/bin/sh", "-c", "echo one; echo two >&2; exit 5"], emit
         )
-        == b"out\nerr\n"
-    )
-    with pytest.raises(ChildFailed, match=r"exit code 3\): the last words"):
-        await run_child(
-            [sys.executable, "-c", "print('first'); print('the last words'); raise SystemExit(3)"]
-        )
-    lines: list[str] = []
+        assert (code, lines, last) == (5, ["one", "two"], deque(["one", "two"]))
+        # A missing command is FileNotFoundError, as Popen says it (not setpriv's exit 127)
+        with pytest.raises(FileNotFoundError):
+            await run_child(["envyard-no-such-command"])
+        with pytest.raises(FileNotFoundError):
+            await LocalHost({"PATH": "/nowhere"}, "/").run(["sh", "-c", "true"], emit)
+        assert open_fds() == fds  # every pipe closed
 
-    async def emit(line: str) -> None:
-        lines.append(line)
-
-    code, last = await LocalHost({}, "/").run(
-        ["/bin/sh", "-c", "echo one; echo two >&2; exit 5"], emit
-    )
-    assert (code, lines, last) == (5, ["one", "two"], deque(["one", "two"]))
+    run(body())
 
 
-async def test_a_cancelled_step_kills_its_child():
+def test_a_cancelled_step_kills_its_child(run: Callable[[Coroutine[Any, Any, Any]], Any]) -> None:
     pids: list[int] = []
-    started = asyncio.Event()
 
-    async def emit(line: str) -> None:
-        pids.append(int(line))
-        started.set()
+    async def body() -> None:
+        await run_child(["true"])
+        fds = open_fds()
+        started = asyncio.Event()
 
-    task = asyncio.create_task(LocalHost({}, "/").run([sys.executable, "-c", SLEEPER], emit))
-    async with asyncio.timeout(10):
-        await started.wait()
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
+        async def emit(line: str) -> None:
+            pids.append(int(line))
+            started.set()
+
+        task = asyncio.create_task(LocalHost({}, "/").run([sys.executable, "-c", SLEEPER], emit))
+        async with asyncio.timeout(10):
+            await started.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert open_fds() == fds
+
+    run(body())
     assert not alive(pids[0])
+
+
+def test_a_step_whose_log_fails_after_its_child_ended_closes_its_pipe(
+    run: Callable[[Coroutine[Any, Any, Any]], Any],
+) -> None:
+    """The child has exited (and been reaped) when the log fails on its last lines."""
+
+    async def body() -> None:
+        await run_child(["true"])
+        fds = open_fds()
+
+        async def emit(line: str) -> None:
+            await asyncio.sleep(0.2)  # the child is gone meanwhile
+            raise ConnectionError("the log bus is down")
+
+        for _ in range(5):
+            with pytest.raises(ConnectionError):
+                await LocalHost({}, "/").run(["/bin/sh", "-c", "echo 1; echo 2"], emit)
+        assert open_fds() == fds
+
+    run(body())
