@@ -79,7 +79,9 @@ class BuildResult:
     packages: list[Package] = field(default_factory=list)
     lockfile: str = ""  # a rattler lock file of exactly what was installed
     channels: list[str] = field(default_factory=list)  # the conda channels, if conda was used
-    size_bytes: int | None = None  # what this version adds on disk (or in image layers)
+    # What this version adds on disk (or in image layers); None: `Builder.measure` tells it
+    # once the build is recorded (walking a prefix of thousands of files takes 100 ms+).
+    size_bytes: int | None = None
     restored_from: int | None = None  # the archived version rebuilt from its lock file
 
 
@@ -92,6 +94,11 @@ class Builder(Protocol):
 
     async def revert(self, request: BuildRequest, target: Built, emit: Emit) -> BuildResult:
         """A new version identical to `target`, reusing what was built."""
+        ...
+
+    async def measure(self, location: str) -> int | None:
+        """The bytes a version built at `location` adds, when its build left it unsaid
+        (BuildResult.size_bytes None); None when that cannot be told."""
         ...
 
     async def discard(self, location: str) -> None:

@@ -10,7 +10,6 @@ import sys
 import tempfile
 from collections import deque
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from pathlib import Path
 
 from uv import find_uv_bin
@@ -107,7 +106,6 @@ class LocalBuilder:
                 result = await steps.restore(request, plan, exact)
             else:
                 result = await steps.make(request, plan)
-        result = replace(result, size_bytes=await asyncio.to_thread(disk_bytes, target))
         await emit(
             f"Environment ready: {count(len(result.packages), 'package')} installed at "
             f"{result.location}"
@@ -137,6 +135,12 @@ class LocalBuilder:
         )
         # The same prefix as the version reverted to: nothing added on disk.
         return BuildResult(location=str(python), packages=list(target.packages), size_bytes=0)
+
+    async def measure(self, location: str) -> int | None:
+        env_dir = self._owned(location)
+        if env_dir is None or not env_dir.exists():
+            return None
+        return await asyncio.to_thread(disk_bytes, env_dir)
 
     async def discard(self, location: str) -> None:
         env_dir = self._owned(location)

@@ -242,7 +242,21 @@ async def run_build(rt: Runtime, version_id: int, attempt: int) -> None:
         failure = f"internal error ({type(exc).__name__}: {exc})"
     await _finish(rt, version, out, result, failure)
     if result is not None:
+        if result.size_bytes is None:
+            await _measure(rt, version, result.location)
         await retention.after_build(rt, version.environment_id)
+
+
+async def _measure(rt: Runtime, version: Version, location: str) -> None:
+    """Record the size of a version the builder left unsaid, after its build's end: walking
+    a prefix of thousands of files is no reason to make its log wait. A failure leaves the
+    size unknown (null), never the build failed."""
+    try:
+        size = await rt.builder.measure(location)
+        if size is not None:
+            await Version.filter(id=version.id, attempt=version.attempt).update(size_bytes=size)
+    except Exception as exc:
+        log.warning("measuring version %s failed (%s)", version.id, exc)
 
 
 async def _stop(*tasks: asyncio.Task[Any]) -> None:
