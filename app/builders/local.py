@@ -44,6 +44,7 @@ class LocalBuilder:
         self._uv = find_uv_bin()
         self._pythons: dict[str, str] | None = None
         self._lock = asyncio.Lock()
+        self._neutral: str | None = None
 
     # -- base environments -------------------------------------------------------------
 
@@ -99,18 +100,26 @@ class LocalBuilder:
             pins=before,
         )
         meta = target / ".envyard"  # the build's own files, kept beside the environment
-        with tempfile.TemporaryDirectory(prefix="envyard-build-") as workdir:
-            host = LocalHost(self._env(), workdir)
-            steps = Steps(self._settings, host, self._tools(meta), emit)
-            if exact is not None:
-                result = await steps.restore(request, plan, exact)
-            else:
-                result = await steps.make(request, plan)
+        host = LocalHost(self._env(), self._neutral_dir())
+        steps = Steps(self._settings, host, self._tools(meta), emit)
+        if exact is not None:
+            result = await steps.restore(request, plan, exact)
+        else:
+            result = await steps.make(request, plan)
         await emit(
             f"Environment ready: {count(len(result.packages), 'package')} installed at "
             f"{result.location}"
         )
         return result
+
+    def _neutral_dir(self) -> str:
+        """The builds' working directory: an empty one of this process's, outside any
+        project (uv looks for a pyproject.toml from there upwards), made again if a cleaner
+        of /tmp removed it. Nothing is written there: a build's files are beside its
+        environment."""
+        if self._neutral is None or not os.path.isdir(self._neutral):
+            self._neutral = tempfile.mkdtemp(prefix="envyard-build-")
+        return self._neutral
 
     def _tools(self, work: Path) -> Tools:
         return Tools(
@@ -125,9 +134,8 @@ class LocalBuilder:
         await emit(f"Reusing the environment built at {python}")
         if not python.exists():
             raise BuildFailed(f"The environment of that version is gone from {python}.")
-        with tempfile.TemporaryDirectory(prefix="envyard-build-") as workdir:
-            host = LocalHost(self._env(), workdir)
-            packages = (await inventory.survey(host, str(python.parent.parent))).packages
+        host = LocalHost(self._env(), self._neutral_dir())
+        packages = (await inventory.survey(host, str(python.parent.parent))).packages
         if {p.key: p.version for p in packages} != {p.key: p.version for p in target.packages}:
             raise BuildFailed("That version's environment no longer holds what it was built with.")
         await emit(
@@ -178,7 +186,10 @@ class LocalBuilder:
         return 0
 
     async def aclose(self) -> None:
-        """Nothing held open between builds."""
+        """Nothing held open between builds but the empty working directory."""
+        if self._neutral is not None:
+            shutil.rmtree(self._neutral, ignore_errors=True)
+            self._neutral = None
 
     # -- running uv ----------------------------------------------------------------------
 
