@@ -119,6 +119,8 @@ class LocalBuilder:
         environment."""
         if self._neutral is None or not os.path.isdir(self._neutral):
             self._neutral = tempfile.mkdtemp(prefix="envyard-build-")
+        else:
+            os.utime(self._neutral)  # in use: no cleaner takes it for forgotten
         return self._neutral
 
     def _tools(self, work: Path) -> Tools:

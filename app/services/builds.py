@@ -240,11 +240,12 @@ async def run_build(rt: Runtime, version_id: int, attempt: int) -> None:
     except Exception as exc:
         log.exception("build of version %s failed unexpectedly", version_id)
         failure = f"internal error ({type(exc).__name__}: {exc})"
-    await _finish(rt, version, out, result, failure)
+    recorded = await _finish(rt, version, out, result, failure)
     if result is not None:
-        if result.size_bytes is None:
-            await _measure(rt, version, result.location)
+        # the policy first: it keeps the version just built (the newest succeeded one)
         await retention.after_build(rt, version.environment_id)
+        if recorded and result.size_bytes is None:
+            await _measure(rt, version, result.location)
 
 
 async def _measure(rt: Runtime, version: Version, location: str) -> None:
@@ -253,8 +254,14 @@ async def _measure(rt: Runtime, version: Version, location: str) -> None:
     size unknown (null), never the build failed."""
     try:
         size = await rt.builder.measure(location)
-        if size is not None:
-            await Version.filter(id=version.id, attempt=version.attempt).update(size_bytes=size)
+        if size is not None:  # unless archived meanwhile (the archive records what it freed)
+            await Version.filter(
+                id=version.id,
+                attempt=version.attempt,
+                status=VersionStatus.SUCCEEDED,
+                archived=False,
+                size_bytes__isnull=True,
+            ).update(size_bytes=size)
     except Exception as exc:
         log.warning("measuring version %s failed (%s)", version.id, exc)
 
@@ -272,7 +279,9 @@ async def _finish(
     result: BuildResult | None,
     failure: str | None,
     within: float | None = None,
-) -> None:
+) -> bool:
+    """Record the attempt's end; whether this call recorded it (a cancellation or a stale
+    verdict may have ended it first)."""
     last = (
         f"Build succeeded: version {version.number} is ready"
         if result
@@ -287,8 +296,10 @@ async def _finish(
         within = max(rt.settings.stale_build_after, 30.0)
 
     recorded: list[Event] = []
+    ended = False
 
     async def record() -> None:
+        nonlocal ended
         recorded.clear()
         async with in_transaction():
             updated = await Version.filter(
@@ -308,6 +319,7 @@ async def _finish(
             )
             if not updated:
                 return
+            ended = True
             await _environment_after_build(version.environment_id, action)
             if result is None:
                 recorded.append(
@@ -342,6 +354,7 @@ async def _finish(
     with contextlib.suppress(Exception):
         await rt.logbus.close(out.key)
     await events.publish(rt.events, recorded)
+    return ended
 
 
 async def _index_packages(version: Version, result: BuildResult) -> None:

@@ -107,6 +107,9 @@ async def apply(
                 exc,
             )
             freed = None
+        # archived before its size was measured: what its removal freed is its size
+        if version.size_bytes is None and freed is not None:
+            await Version.filter(id=version.id, size_bytes__isnull=True).update(size_bytes=freed)
         done.append(Archived(*_names(stored), version.size_bytes, freed))
     return done
 
