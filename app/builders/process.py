@@ -59,17 +59,13 @@ def dying_with_parent(command: Sequence[str]) -> tuple[list[str], dict[str, Any]
 
 class Child:
     """A running child process: its output (both streams, read here from the pipe's one
-    descriptor, which `close` closes once) and its exit."""
+    descriptor, which `stop` closes once) and its exit."""
 
     def __init__(self, popen: subprocess.Popen[bytes]) -> None:
         assert popen.stdout is not None
         self._popen = popen
         self._out = popen.stdout
         os.set_blocking(self._out.fileno(), False)
-
-    @property
-    def returncode(self) -> int | None:
-        return self._popen.poll()
 
     async def read(self, size: int = 65536) -> bytes:
         """The next output the child wrote, at most `size` bytes; b"" at its end."""
@@ -91,15 +87,12 @@ class Child:
             await _exited(self._popen)
         return self._popen.wait()
 
-    def kill(self) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            self._popen.kill()
-
     async def stop(self) -> None:
         """Kill the child if it still runs, reap it, and close its output. Safe to repeat."""
         try:
             if self._popen.poll() is None:
-                self.kill()
+                with contextlib.suppress(ProcessLookupError):
+                    self._popen.kill()
                 await asyncio.shield(self.wait())
         finally:
             self._out.close()

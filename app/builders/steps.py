@@ -336,7 +336,8 @@ class Steps:
         if straight:
             if venv is not None:  # alone: beside the resolution it takes longer
                 await venv()
-            resolved_ok = await self._beside(resolve, [install] if lines else [])
+            if resolve is not None:  # there are libraries to install
+                resolved_ok = await self._beside(resolve, install)
         else:
             # started first: the resolution takes longer than the virtualenv
             await _all([step for step in (resolve, venv) if step is not None])
@@ -347,7 +348,7 @@ class Steps:
             try:
                 urls = pylock_urls(tomllib.loads(await self._host.get(resolved)))
             except (ChildFailed, tomllib.TOMLDecodeError) as exc:  # built: not lost for it
-                await self._emit(f"No file URLs in the lock file ({exc}): the versions only")
+                await self._no_urls(exc)
         packages = (await inventory.survey_built(self._host, plan.prefix)).packages
         pip = [
             (p.name, p.version, urls.get(file_key(p.name, p.version), ""))
@@ -359,29 +360,28 @@ class Steps:
 
     async def _beside(
         self,
-        resolve: Callable[[], Coroutine[Any, Any, None]] | None,
-        steps: Sequence[Callable[[], Coroutine[Any, Any, None]]],
+        resolve: Callable[[], Coroutine[Any, Any, None]],
+        step: Callable[[], Coroutine[Any, Any, None]],
     ) -> bool:
-        """Run `steps` one after the other with `resolve` beside them. A failing step fails
-        the build (and stops the resolution); a failing resolution only costs the lock file
-        its URLs: whether it succeeded."""
-        beside = asyncio.ensure_future(resolve()) if resolve is not None else None
+        """Run `step` with `resolve` beside it. A failing step fails the build (and stops
+        the resolution); a failing resolution only costs the lock file its URLs: whether it
+        succeeded."""
+        beside = asyncio.ensure_future(resolve())
         try:
-            for step in steps:
-                await step()
+            await step()
         except BaseException:
-            if beside is not None:
-                beside.cancel()
-                await asyncio.gather(beside, return_exceptions=True)
+            beside.cancel()
+            await asyncio.gather(beside, return_exceptions=True)
             raise
-        if beside is None:
-            return False
         try:
             await beside
         except BuildFailed as exc:
-            await self._emit(f"No file URLs in the lock file ({exc}): the versions only")
+            await self._no_urls(exc)
             return False
         return True
+
+    async def _no_urls(self, cause: Exception) -> None:
+        await self._emit(f"No file URLs in the lock file ({cause}): the versions only")
 
     # -- the lock file -------------------------------------------------------------------
 
