@@ -12,7 +12,9 @@ Run: .venv/bin/python bench/standalone.py   (prints figures; asserts nothing)
   the median of the rounds' ratios; and `python -m venv` + `pip install` with pip's cache
   warm, all from the same local index.
 - log latency: the time from the builder writing a line (the log bus append, in the server)
-  to a graphql-transport-ws subscriber receiving it, over many real builds.
+  to a graphql-transport-ws subscriber receiving it, over many real builds; lines written
+  before the subscriber asked for the log (the first lines of a fast build, replayed when it
+  joins) are not counted.
 """
 
 from __future__ import annotations
@@ -217,11 +219,13 @@ async def log_latency(client: Client, app: Any, builds: int) -> list[float]:
             version = (await client(BUILD, id=env["id"]))["buildEnvironment"]
             key = f"{version['id']}:1"
             async with client.subscription(sub, v=version["id"]) as messages:
+                joined = time.perf_counter()  # the subscription is asked for
                 async for payload in messages:
                     received = time.perf_counter()
                     number = payload["data"]["buildLog"]["number"]
-                    sent = written.get((key, number))
-                    if sent is not None:  # lines replayed from before we joined have no stamp
+                    sent = written.get((key, number), 0.0)
+                    # a line written before the subscriber asked is a late joiner's replay
+                    if sent >= joined:
                         latencies.append(received - sent)
             await wait_built(client, env["id"])
     finally:

@@ -27,6 +27,7 @@ from app.builders import (
 from app.builders.output import LineSplitter, count, relay, tail
 from app.builders.process import run_child, start
 from app.builders.steps import Plan, Steps, Tools
+from app.builders.venvs import VenvTemplates
 from app.domain.environments import BaseEnvironment
 from app.domain.requirements import PackageManager
 from app.domain.versions import uses_conda
@@ -45,6 +46,11 @@ class LocalBuilder:
         self._pythons: dict[str, str] | None = None
         self._lock = asyncio.Lock()
         self._neutral: str | None = None
+        self._venvs = VenvTemplates(
+            self._uv,
+            settings.cache_dir / "venv-templates",
+            lambda args: run_child([self._uv, *args], cwd=self._neutral_dir(), env=self._env()),
+        )
 
     # -- base environments -------------------------------------------------------------
 
@@ -101,7 +107,7 @@ class LocalBuilder:
         )
         meta = target / ".envyard"  # the build's own files, kept beside the environment
         host = LocalHost(self._env(), self._neutral_dir())
-        steps = Steps(self._settings, host, self._tools(meta), emit)
+        steps = Steps(self._settings, host, self._tools(meta), emit, self._venvs)
         if exact is not None:
             result = await steps.restore(request, plan, exact)
         else:

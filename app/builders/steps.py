@@ -16,6 +16,7 @@ nothing reaches a shell.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import tomllib
 from collections import deque
@@ -30,6 +31,7 @@ from app.builders import BuildFailed, BuildRequest, BuildResult, Emit, Exact, in
 from app.builders.lock import lock_request, pip_lock_text
 from app.builders.output import count, explain_failure
 from app.builders.process import ChildFailed
+from app.builders.venvs import VenvTemplates
 from app.domain.requirements import PackageManager
 from app.domain.versions import Package, pip_replacing_conda
 from app.settings import Settings
@@ -88,11 +90,19 @@ class Plan:
 class Steps:
     """One build's steps on one host."""
 
-    def __init__(self, settings: Settings, host: Host, tools: Tools, emit: Emit) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        host: Host,
+        tools: Tools,
+        emit: Emit,
+        venvs: VenvTemplates | None = None,
+    ) -> None:
         self._settings = settings
         self._host = host
         self._tools = tools
         self._emit = emit
+        self._venvs = venvs  # a local host's new virtualenvs, copied from uv's (venvs.py)
 
     async def make(self, request: BuildRequest, plan: Plan, *, exact: bool = False) -> BuildResult:
         """Build `request` into the plan's prefix. Without conda, `_make_pip`: one uv
@@ -117,7 +127,7 @@ class Steps:
                 f"Creating a Python {request.python_version} environment for version "
                 f"{request.number}"
             )
-            await self._uv("venv", "--no-project", "--python", plan.interpreter, plan.prefix)
+            await self._venv(plan.interpreter, plan.prefix)
         # pip never replaces what conda installed: its distributions are pinned as constraints,
         # and a pip library asking for another version of one is refused, naming it.
         # A virtualenv uv just made holds nothing yet.
@@ -251,6 +261,35 @@ class Steps:
 
     # -- uv ------------------------------------------------------------------------------
 
+    async def _venv(self, interpreter: str, prefix: str, *, introduce: bool = False) -> None:
+        """A new virtualenv: a copy of uv's for that interpreter where the host keeps one,
+        else `uv venv`. The build's own files may be in the prefix already (the local
+        builder keeps them there).
+
+        uv asks every interpreter it has not seen (a new virtualenv's is one) what it is,
+        once, and caches the answer: ~50 ms of starting Python. With `introduce`, uv asks
+        it here (while the resolution runs beside), so that the install finds it known."""
+        copied = False
+        if self._venvs is not None:
+            try:
+                copied = await self._venvs.make(interpreter, prefix)
+            except (OSError, ChildFailed) as exc:  # uv itself says what is wrong, if anything
+                await self._emit(f"No virtualenv template ({exc}): running uv venv")
+        if copied:
+            await self._emit(
+                f"Created the virtual environment at {prefix} (a copy of the one "
+                f"`uv venv --python {interpreter}` made)"
+            )
+        else:
+            made = ("venv", "--no-project", "--allow-existing", "--python", interpreter, prefix)
+            await self._uv(*made)
+        if introduce:
+            with contextlib.suppress(ChildFailed):  # the install says why, if it matters
+                await self._host.output(
+                    [self._tools.uv, "pip", "list", "--quiet", "--no-config", "--color", "never",
+                     "--python", f"{prefix}/bin/python"]
+                )  # fmt: skip
+
     def _index_args(self) -> list[str]:
         args: list[str] = []
         if self._settings.index_url:
@@ -303,10 +342,7 @@ class Steps:
         venv: Callable[[], Coroutine[Any, Any, None]] | None = None
         if fresh:
             assert plan.interpreter is not None
-            # the build's own files may be in the prefix already (the local builder keeps
-            # them there), written for the resolution running beside
-            made = ["venv", "--no-project", "--allow-existing", "--python", plan.interpreter]
-            venv = partial(self._uv, *made, plan.prefix)
+            venv = partial(self._venv, plan.interpreter, plan.prefix, introduce=not straight)
         resolve: Callable[[], Coroutine[Any, Any, None]] | None = None
         if lines:
             files = {requirements: "".join(f"{line}\n" for line in lines).encode()}

@@ -18,6 +18,13 @@ def tortoise_config(database_url: str) -> dict[str, Any]:
     connection: str | dict[str, Any] = database_url
     if database_url.startswith("postgres://"):
         connection = {**expand_db_url(database_url), "engine": POSTGRES_ENGINE}
+    elif database_url.startswith("sqlite://"):
+        connection = expand_db_url(database_url)
+        # In WAL mode (tortoise's default) NORMAL is SQLite's own advice: no corruption on a
+        # crash, and a commit writes the log without waiting for the disk (FULL's fsync per
+        # commit, three on a build's path); an operating system crash or power loss may undo
+        # the last commits. A URL's own ?synchronous=FULL keeps every commit on disk.
+        connection["credentials"].setdefault("synchronous", "NORMAL")
     return {
         "connections": {"default": connection},
         "apps": {

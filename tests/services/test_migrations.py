@@ -75,3 +75,17 @@ async def _columns(conn, backend: str) -> set[str]:  # type: ignore[no-untyped-d
         "SELECT column_name FROM information_schema.columns WHERE table_name = 'version'"
     )
     return {row["column_name"] for row in rows}
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"), [("", 1), ("?synchronous=FULL", 2)]
+)  # SQLite's PRAGMA synchronous: 1 NORMAL, 2 FULL
+async def test_sqlite_commits_without_fsync_unless_the_url_asks(tmp_path, query, expected):
+    await Tortoise.init(config=tortoise_config(f"sqlite://{tmp_path / 'e.db'}{query}"))
+    try:
+        conn = connections.get("default")
+        assert (await conn.execute_query_dict("PRAGMA journal_mode"))[0]["journal_mode"] == "wal"
+        rows = await conn.execute_query_dict("PRAGMA synchronous")
+        assert rows[0]["synchronous"] == expected
+    finally:
+        await Tortoise.close_connections()
