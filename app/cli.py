@@ -65,6 +65,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
                 flush=True,
             )
         shown_host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
+        print(f"envyard: console at http://{shown_host}:{args.port}/", flush=True)
         print(f"envyard: GraphiQL at http://{shown_host}:{args.port}/graphql", flush=True)
         uvicorn.run(
             create_app(settings),

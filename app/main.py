@@ -18,6 +18,7 @@ from strawberry.asgi import GraphQL
 from strawberry.http.base import BaseRequestProtocol
 from tortoise.contrib.starlette import RegisterTortoise
 
+from app import console
 from app.db.config import tortoise_config
 from app.graphql.context import Context
 from app.graphql.ide import asset_route, graphiql_page, opens_graphiql
@@ -115,6 +116,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     graphql = EnvyardGraphQL(runtime_of, settings)
     return Starlette(
         routes=[
+            *console.routes,
             asset_route,
             Route("/graphql", graphql),
             WebSocketRoute("/graphql", graphql),

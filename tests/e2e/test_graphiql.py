@@ -12,59 +12,28 @@ import json
 import os
 import re
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import httpx
 import pytest
-from playwright.async_api import (
-    Page,
-    Request,
-    Route,
-    WebSocket,
-    WebSocketRoute,
-    async_playwright,
-    expect,
-)
+from playwright.async_api import async_playwright, expect
 
 from app.graphql.ide import ASSETS
+from tests.support.browser import Guard, launch, require_chromium
 from tests.support.client import Client
 from tests.support.ops import BUILD, create, wait_built
-from tests.support.server import Server, base_env, database_url, run_server
+from tests.support.server import Server, standalone_sqlite
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-LOOPBACK = {"127.0.0.1", "localhost", "[::1]", "::1"}
 # ENVYARD_GRAPHIQL_SCREENSHOT=/tmp/graphiql.png keeps a picture of the page at the end.
 SCREENSHOT = os.environ.get("ENVYARD_GRAPHIQL_SCREENSHOT")
 
 
-def require_chromium() -> None:
-    """Browser tests skip outside CI without Chromium; in CI a missing Chromium fails."""
-    if os.access(CHROMIUM, os.X_OK):
-        return
-    message = f"{CHROMIUM} is missing; run scripts/browser-setup"
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
-
-
 @pytest.fixture(scope="module")
 def graphiql_server(tmp_path_factory: pytest.TempPathFactory, index_url: str) -> Iterator[Server]:
-    data_dir = tmp_path_factory.mktemp("data-graphiql")
-    for url in database_url("sqlite", data_dir):
-        with run_server(base_env(data_dir, url, index_url)) as server:
-            yield server
+    with standalone_sqlite(tmp_path_factory.mktemp("data-graphiql"), index_url) as server:
+        yield server
 
 
 @pytest.fixture
@@ -119,61 +88,18 @@ async def test_query_and_subscription_in_graphiql_offline(graphiql_server: Serve
     assert token
     authorization = json.dumps({"Authorization": f"Bearer {token}"})
 
-    external: list[str] = []  # every request for another host, blocked
-    failed: list[str] = []  # requests that failed or were answered with an error
-    browser_errors: list[str] = []
-    websockets: list[str] = []
-    frames_sent: list[dict[str, Any]] = []
+    guard = Guard()
     posted: list[str] = []  # bodies of POST requests
-
-    async def only_loopback(route: Route) -> None:
-        if urlsplit(route.request.url).hostname in LOOPBACK:
-            await route.continue_()
-        else:
-            external.append(route.request.url)
-            await route.abort("blockedbyclient")
-
-    def only_loopback_ws(ws: WebSocketRoute) -> None:
-        if urlsplit(ws.url).hostname in LOOPBACK:
-            ws.connect_to_server()
-        else:
-            external.append(ws.url)
-            ws.close()
-
-    def on_request(request: Request) -> None:
-        if request.method == "POST":
-            posted.append(request.post_data or "")
-
-    def on_request_failed(request: Request) -> None:
-        if request.url not in external:
-            failed.append(f"{request.url}: {request.failure}")
-
-    def watch(page: Page) -> None:
-        page.on("request", on_request)
-        page.on("requestfailed", on_request_failed)
-        page.on(
-            "response",
-            lambda r: failed.append(f"{r.url}: {r.status}") if r.status >= 400 else None,
-        )
-        page.on("pageerror", lambda e: browser_errors.append(str(e)))
-        page.on("console", lambda m: browser_errors.append(m.text) if m.type == "error" else None)
-        page.on("websocket", on_websocket)
-
-    def on_websocket(ws: WebSocket) -> None:
-        websockets.append(ws.url)
-        ws.on("framesent", lambda frame: frames_sent.append(json.loads(frame)))
 
     client = Client(server.http_url, server.ws_url, token)
     async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
+        browser = await launch(playwright)
         try:
-            context = await browser.new_context(viewport={"width": 1400, "height": 900})
-            await context.route("**/*", only_loopback)
-            await context.route_web_socket(re.compile(".*"), only_loopback_ws)
-            page = await context.new_page()
-            watch(page)
+            page = await guard.page(browser, viewport={"width": 1400, "height": 900})
+            page.on(
+                "request",
+                lambda r: posted.append(r.post_data or "") if r.method == "POST" else None,
+            )
 
             async def type_headers() -> None:
                 await page.get_by_role("button", name="Headers").click()
@@ -211,21 +137,21 @@ async def test_query_and_subscription_in_graphiql_offline(graphiql_server: Serve
             if SCREENSHOT:
                 await page.screenshot(path=SCREENSHOT)
 
-            assert external == []
-            assert failed == []
-            assert browser_errors == []
+            assert guard.external == []
+            assert guard.failed == []
+            assert guard.errors == []
             # The guard itself works: a request for another host is blocked and recorded.
             probe = "https://unpkg.com/graphiql@3.8.3/graphiql.min.js"
             await page.evaluate("url => fetch(url).catch(() => null)", probe)
-            assert external == [probe]
+            assert guard.external == [probe]
         finally:
             await browser.close()
             await client.aclose()
 
     # The subscription went over the same origin's WebSocket, with the typed headers as its
     # connection_init payload; nothing of it over HTTP.
-    assert websockets == [f"ws://127.0.0.1:{server.port}/graphql"]
-    init, subscribe = frames_sent[:2]
+    assert guard.websockets == [f"ws://127.0.0.1:{server.port}/graphql"]
+    init, subscribe = guard.frames_sent[:2]
     assert init == {"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}}
     assert (subscribe["type"], subscribe["payload"]["query"]) == ("subscribe", subscription)
     assert not [body for body in posted if "buildLog" in body]

@@ -111,6 +111,14 @@ def base_env(
 
 
 @contextmanager
+def standalone_sqlite(data_dir: Path, index_url: str) -> Iterator[Server]:
+    """`envyard serve` on SQLite in `data_dir`, installing from `index_url`."""
+    for url in database_url("sqlite", data_dir):
+        with run_server(base_env(data_dir, url, index_url)) as server:
+            yield server
+
+
+@contextmanager
 def run_server(env: dict[str, str], cwd: Path | None = None) -> Iterator[Server]:
     port = free_port()
     process = subprocess.Popen(
