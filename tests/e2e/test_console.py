@@ -11,6 +11,7 @@ ENVYARD_TEST_ARTEFACTS (default: test-artefacts/ in the checkout).
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 from collections.abc import AsyncIterator, Iterator
@@ -73,13 +74,24 @@ async def test_the_console_is_served_by_envyard_alone(http: httpx.AsyncClient) -
             f"/console/{name}", headers={"If-None-Match": response.headers["etag"]}
         )
         assert again.status_code == 304 and again.content == b""
-    for path in (
-        "/console/index.html",
-        "/console/../main.py",
-        "/console/%2E%2E%2Fmain.py",
-        "/console/",
-    ):
+    # only the listed files: not the page by another name, nor the package's own files
+    for path in ("/console/index.html", "/console/__init__.py", "/console/console.js.map"):
         assert (await http.get(path)).status_code == 404, path
+
+
+# Records each text the build log panel shows, with when (window.envyardLog).
+RECORD_LOG = """() => {
+  window.envyardLog = [];
+  let last = null;
+  new MutationObserver(() => {
+    const log = document.querySelector("pre.log");
+    const text = log ? log.textContent : null;
+    if (text && text !== last) {
+      last = text;
+      window.envyardLog.push([performance.now(), text]);
+    }
+  }).observe(document.body, { subtree: true, childList: true, characterData: true });
+}"""
 
 
 async def shoot(page: Page, name: str) -> None:
@@ -134,8 +146,8 @@ async def test_from_creation_to_published_in_the_browser(console_server: Server)
             await _admin_rejects(browser, guard, origin, admin)
             await _member_resubmits(browser, guard, origin, alice)
             await _admin_approves(browser, guard, origin, admin)
-            await _another_member_uses_it(browser, guard, origin, bob)
             await _a_build_is_cancelled(browser, guard, origin, bob)
+            await _another_member_uses_it(browser, guard, origin, bob)
             # The guard itself works: a request for another host is blocked and recorded (a
             # console page could not even ask: its Content-Security-Policy allows only itself).
             page = await guard.page(browser)
@@ -185,22 +197,23 @@ async def _member_builds_and_submits(
     await expect(page.get_by_label("Pip libraries")).to_have_attribute("aria-invalid", "true")
     await shoot(page, "03-form-error")
     await page.get_by_label("Pip libraries").fill("yard-slow\nyard-alpha==1.0")
+    await page.evaluate(RECORD_LOG)
     await page.get_by_role("button", name="Save and Build").click()
 
     # The build's log arrives line by line while it runs (yard-slow's index page answers
-    # after 3 s): the page shows the first lines before the last one exists.
+    # after 3 s): the page shows the first lines seconds before the last one.
     await expect(page.get_by_role("heading", name="ds")).to_be_visible()
     log = page.locator("pre.log")
-    await expect(
-        page.get_by_role("heading", name="Building: following the log live")
-    ).to_be_visible()
     await expect(log).to_contain_text("$ uv pip install")
-    # joined after the build started, the page still shows its log from the first line
-    assert (await log.text_content() or "").startswith("Build of ds version 1 started")
-    assert "Build succeeded" not in (await log.text_content() or "")
     await expect(page.locator(".page-head .status")).to_have_text("In Progress")
     await shoot(page, "04-building")
     await expect(log).to_contain_text("Build succeeded: version 1 is ready", timeout=LIVE)
+    shown = await page.evaluate("window.envyardLog")
+    installing = [t for t, text in shown if "$ uv pip install" in text and "succeeded" not in text]
+    ended = [t for t, text in shown if "Build succeeded: version 1 is ready" in text]
+    assert installing and ended, shown
+    assert ended[0] - installing[0] > 2000, shown  # ms: shown live, not all at the end
+    assert all(text.startswith("Build of ds version 1 started") for _, text in shown), shown
     await expect(page.locator(".page-head .status")).to_have_text("Draft")
     await expect(page.get_by_role("cell", name="yard-slow")).to_be_visible()
     await shoot(page, "05-built")
@@ -221,7 +234,8 @@ async def _member_builds_and_submits(
     await page.get_by_label("Revert to").select_option(label="Version 1")
     await page.get_by_role("button", name="Revert", exact=True).click()
     await expect(log).to_contain_text("Build succeeded: version 3 is ready", timeout=LIVE)
-    await expect(page.get_by_label("Version", exact=True)).to_have_value(re.compile(".+"))
+    chosen = page.get_by_label("Version", exact=True).locator("option:checked")
+    await expect(chosen).to_have_text("Version 3: Succeeded, revert to 1")
     installed = page.locator("table", has_text="Installed packages of version 3")
     await expect(installed).to_contain_text("yard-alpha")
     await expect(installed).not_to_contain_text("yard-beta")
@@ -337,6 +351,7 @@ async def _admin_approves(browser: Browser, guard: Guard, origin: str, token: st
 
 async def _another_member_uses_it(browser: Browser, guard: Guard, origin: str, token: str) -> None:
     page = await sign_in(browser, guard, origin, token, viewport=NARROW)
+    await expect(page.locator(".count")).to_have_text("3 environments")  # his failed one too
     await page.get_by_label("Status").select_option(label="Published")
     await expect(page.locator(".count")).to_have_text("2 environments")
     await page.get_by_label("Search").fill("Data sci")
@@ -358,10 +373,23 @@ async def _a_build_is_cancelled(browser: Browser, guard: Guard, origin: str, tok
     await page.get_by_label("Full name").fill("A slow one")
     await page.get_by_label("Pip libraries").fill("yard-sloth")  # its index page takes 8 s
     await page.get_by_role("button", name="Save and Build").click()
-    await expect(page.locator("pre.log")).to_contain_text("Build of slow version 1 started")
+    await expect(page.locator("pre.log")).to_contain_text("$ uv pip install")
+    # Another window joins while the build waits: it shows the log from its first line on,
+    # then follows it live.
+    late = await sign_in(browser, guard, origin, token)
+    await late.goto(page.url)
+    await expect(
+        late.get_by_role("heading", name="Building: following the log live")
+    ).to_be_visible()
+    late_log = late.locator("pre.log")
+    await expect(late_log).to_contain_text("$ uv pip install")
+    assert (await late_log.text_content() or "").startswith("Build of slow version 1 started")
     await page.get_by_role("button", name="Cancel build").click()
     await expect(page.locator(".page-head .status")).to_have_text("Failed")
     await expect(page.locator("pre.log")).to_contain_text("cancelled by bob")
+    await expect(late_log).to_contain_text("cancelled by bob")  # live, in the late window too
+    await expect(late.locator(".page-head .status")).to_have_text("Failed")
+    await late.context.close()
     await expect(page.get_by_role("button", name="Activate")).to_be_disabled()
     await shoot(page, "18-cancelled")
     await page.context.close()
@@ -401,4 +429,40 @@ async def test_the_environment_list_pages_and_filters(console_server: Server) ->
             await expect(page.get_by_text("No environment matches.")).to_be_visible()
         finally:
             await browser.close()
+    assert guard.errors == [] and guard.failed == [] and guard.external == []
+
+
+async def test_live_updates_come_back_after_the_connection_drops(console_server: Server) -> None:
+    require_chromium()
+    server = console_server
+    dave = server.add_user("third", "dave")
+    client = Client(server.http_url, server.ws_url, dave)
+    guard = Guard()
+    try:
+        async with async_playwright() as playwright:
+            browser = await launch(playwright)
+            try:
+                page = await sign_in(browser, guard, f"http://127.0.0.1:{server.port}", dave)
+                await page.get_by_role("link", name="Events").click()
+                events = page.locator("ol.timeline")
+                await expect(events).to_be_attached()
+                await create(client, shortName="d1", fullName="First")
+                await expect(events).to_contain_text("d1: dave created it")  # live
+                await guard.drop_websockets()
+                paused = page.get_by_text("Live updates paused")
+                await expect(paused).to_be_visible()
+                await expect(paused).to_be_hidden(timeout=15_000)  # connected again
+                await create(client, shortName="d2", fullName="Second")
+                await expect(events).to_contain_text("d2: dave created it")
+                # A new token for dave: the page's old one is refused, and it signs out.
+                assert await asyncio.to_thread(server.new_token, "third", "dave") != dave
+                await page.get_by_role("link", name="Environments").click()
+                await expect(page.get_by_role("alert")).to_contain_text("Your session ended")
+                await expect(page.get_by_label("API token")).to_be_visible()
+                assert await page.evaluate("sessionStorage.getItem('envyard.token')") is None
+            finally:
+                await browser.close()
+    finally:
+        await client.aclose()
+    assert len(guard.websockets) == 2  # the first connection, and the one made again
     assert guard.errors == [] and guard.failed == [] and guard.external == []

@@ -60,6 +60,7 @@ class Guard:
         self.errors: list[str] = []
         self.websockets: list[str] = []
         self.frames_sent: list[dict[str, Any]] = []
+        self._open: list[WebSocketRoute] = []
 
     async def context(self, browser: Browser, **options: Any) -> BrowserContext:
         context = await browser.new_context(**options)
@@ -91,9 +92,16 @@ class Guard:
     def _only_loopback_ws(self, ws: WebSocketRoute) -> None:
         if urlsplit(ws.url).hostname in LOOPBACK:
             ws.connect_to_server()
+            self._open.append(ws)
         else:
             self.external.append(ws.url)
             ws.close()
+
+    async def drop_websockets(self) -> None:
+        """Close every WebSocket the pages opened so far, as a lost connection would."""
+        opened, self._open = self._open, []
+        for ws in opened:
+            await ws.close(code=1011, reason="dropped by the test")
 
     def _request_failed(self, request: Any) -> None:
         if request.url not in self.external:

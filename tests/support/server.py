@@ -94,6 +94,14 @@ class Server:
         )
         return result.stdout.strip().splitlines()[-1]
 
+    def new_token(self, org: str, username: str) -> str:
+        """`envyard user token`: the user's new token (the old one stops working)."""
+        args = [sys.executable, "-m", "app.cli", "user", "token", "--org", org, username]
+        result = subprocess.run(
+            args, env=self.env, capture_output=True, text=True, timeout=60, check=True
+        )
+        return result.stdout.strip().splitlines()[-1]
+
 
 def base_env(
     data_dir: Path, database: str, index_url: str, conda_channel: str | None = None

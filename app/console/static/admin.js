@@ -48,7 +48,7 @@ const REVIEW = `query($id: ID!) { environment(id: $id) {
   id shortName fullName description pythonVersion baseEnvironment { name } condaLibraries pipLibraries status
   reviewFeedback submittedAt creator { username } publishedVersion { number }
   submittedVersion { id number packages { name version manager } policyViolations { name manager version rule } }
-  events(first: 200) { id at kind versionNumber note actor { username } }
+  events { id at kind versionNumber note actor { username } }
 } }`;
 const COMPARE = `query($v: ID!) { compareWithPublished(versionId: $v, first: 20) {
   similarity sameVersions environment { id shortName fullName } version { number }
@@ -196,19 +196,22 @@ const SET_POLICY = "mutation($input: PolicyInput!) { setPolicy(input: $input) { 
 
 export function PolicyPage() {
   const [data, error] = useLoad(() => gql(POLICY), []);
+  const [saved, setSaved] = useState(null); // the policy as last saved here
   const [text, setText] = useState(null);
   const [fieldError, setFieldError] = useState(null);
   const [notice, setNotice] = useState(null);
   if (error && !data) return h("main", null, h(ErrorText, { error }));
   if (!data) return h("main", null, h(Loading, { what: "the package policy" }));
-  const value = text === null ? data.policy.blockedPackages.join("\n") : text;
+  const policy = saved || data.policy;
+  const value = text === null ? policy.blockedPackages.join("\n") : text;
   async function save() {
     setFieldError(null);
     const rules = value.split("\n").map((l) => l.trim()).filter(Boolean);
     try {
-      const saved = (await gql(SET_POLICY, { input: { blockedPackages: rules } })).setPolicy;
-      setText(saved.blockedPackages.join("\n"));
-      setNotice({ kind: "ok", text: `Saved: ${saved.blockedPackages.length} blocked package rule(s).` });
+      const now = (await gql(SET_POLICY, { input: { blockedPackages: rules } })).setPolicy;
+      setSaved(now);
+      setText(now.blockedPackages.join("\n"));
+      setNotice({ kind: "ok", text: `Saved: ${now.blockedPackages.length} blocked package rule(s).` });
     } catch (err) {
       setFieldError((err.fields && err.fields.blockedPackages) || null);
       setNotice({ kind: "error", text: err.message });
@@ -221,6 +224,6 @@ export function PolicyPage() {
     h("form", { className: "env-form", onSubmit: (e) => e.preventDefault() },
       h(Field, { id: "blockedPackages", label: "Blocked packages", help: "One rule per line: a package name (every version), or a name with a version specifier such as requests<2.31.", error: fieldError },
         h("textarea", { id: "blockedPackages", rows: 8, spellCheck: false, value, onChange: (e) => setText(e.target.value), "aria-invalid": Boolean(fieldError), "aria-describedby": describedBy("blockedPackages", true, fieldError) })),
-      data.policy.updatedAt ? h("p", { className: "help" }, `Last changed ${when(data.policy.updatedAt)}.`) : null,
+      policy.updatedAt ? h("p", { className: "help" }, `Last changed ${when(policy.updatedAt)}.`) : null,
       h("div", { className: "actions" }, h(ActionButton, { label: "Save policy", busyLabel: "Saving…", className: "primary", action: save }))));
 }

@@ -2,11 +2,19 @@
 // (#/..., so that every page has a link and the server serves one page at /).
 
 import { DeprecationPage, PolicyPage, ReviewPage, ReviewQueue } from "./admin.js";
-import { gql, signOut, token } from "./api.js";
+import { SESSION_ENDED, gql, signOut, token } from "./api.js";
 import { EnvironmentForm, EnvironmentList, EnvironmentPage, EventsPage, SignIn } from "./pages.js";
-import { ErrorText, Loading, Notice, h, link, useEffect, useState } from "./ui.js";
+import { ErrorText, Loading, Notice, PageBoundary, h, link, useEffect, useRef, useState } from "./ui.js";
 
 function route(hash) {
+  try {
+    return match(hash);
+  } catch (err) { // an address with a broken %-escape
+    return { page: "missing" };
+  }
+}
+
+function match(hash) {
   const path = hash.replace(/^#/, "") || "/";
   const patterns = [
     [/^\/$/, () => ({ page: "list" })],
@@ -31,19 +39,33 @@ function App() {
   const [checking, setChecking] = useState(Boolean(token()));
   const [problem, setProblem] = useState(null);
   const [where, setWhere] = useState(route(location.hash));
-  const [flash, setFlash] = useState(null); // a notice carried to the next page
+  const [flash, setFlash] = useState(null); // a notice carried to the page it names
+  const [ended, setEnded] = useState(null); // why the session ended, for the sign-in page
+  const first = useRef(true);
 
   useEffect(() => {
     const changed = () => {
       setWhere(route(location.hash));
+      // shown once, on the page it was carried to
+      setFlash((f) => (f && f.hash === location.hash ? f : null));
       window.scrollTo(0, 0);
-      // a keyboard or screen reader user starts at the new page, not at the link they used
-      const content = document.getElementById("content");
-      if (content) content.focus({ preventScroll: true });
+    };
+    const sessionEnded = () => {
+      setMe(null);
+      setEnded("Your session ended: the server no longer takes that token. Sign in again.");
     };
     addEventListener("hashchange", changed);
-    return () => removeEventListener("hashchange", changed);
+    addEventListener(SESSION_ENDED, sessionEnded);
+    return () => {
+      removeEventListener("hashchange", changed);
+      removeEventListener(SESSION_ENDED, sessionEnded);
+    };
   }, []);
+  useEffect(() => {
+    // a keyboard or screen reader user starts at the new page, not at the link they used
+    if (first.current) first.current = false;
+    else document.getElementById("content")?.focus({ preventScroll: true });
+  }, [where]);
   useEffect(() => {
     if (!token()) return;
     gql("{ me { username isAdmin organization } }").then(
@@ -58,13 +80,13 @@ function App() {
 
   if (checking) return h(Loading, { what: "your account" });
   if (problem) return h(ErrorText, { error: problem });
-  if (!me) return h(SignIn, { onSignedIn: setMe });
+  if (!me) return h(SignIn, { onSignedIn: (user) => { setEnded(null); setMe(user); }, reason: ended });
 
   function navigate(hash, notice) {
     setFlash(notice ? { ...notice, hash } : null);
     location.hash = hash;
   }
-  const notice = flash && flash.hash === `#${location.hash.replace(/^#/, "")}` ? flash : null;
+  const notice = flash && flash.hash === location.hash ? flash : null;
   const key = `${where.page}:${where.id || ""}`;
   let page;
   switch (where.page) {
@@ -96,7 +118,7 @@ function App() {
       h("div", { className: "who" },
         h("span", null, `${me.username} · ${me.organization}${me.isAdmin ? " · admin" : ""}`),
         h("button", { type: "button", className: "link-button", onClick: () => { signOut(); setMe(null); } }, "Sign out"))),
-    h("div", { id: "content", tabIndex: -1, key }, page),
+    h("div", { id: "content", tabIndex: -1 }, h(PageBoundary, { key }, page)),
   );
 }
 

@@ -11,7 +11,7 @@ const ME = "{ me { username isAdmin organization } }";
 
 // -- sign-in ----------------------------------------------------------------------------------
 
-export function SignIn({ onSignedIn }) {
+export function SignIn({ onSignedIn, reason }) {
   const [value, setValue] = useState("");
   const [error, setError] = useState(null);
   const [busy, setBusy] = useState(false);
@@ -19,9 +19,10 @@ export function SignIn({ onSignedIn }) {
     event.preventDefault();
     setBusy(true);
     setError(null);
-    signIn(value.trim());
     try {
-      const data = await gql(ME);
+      // checked before it is kept: a refused token is never stored
+      const data = await gql(ME, {}, { token: value.trim() });
+      signIn(value.trim());
       onSignedIn(data.me);
     } catch (err) {
       setError(err.code === "UNAUTHENTICATED" ? "This token is not valid. Ask an admin for yours (envyard user add)." : err.message);
@@ -33,6 +34,7 @@ export function SignIn({ onSignedIn }) {
     { className: "signin" },
     h("h1", null, "envyard"),
     h("p", null, "Define, build, review and publish the Python environments your notebooks and pipelines run on."),
+    reason ? h("p", { className: "notice notice-error", role: "alert" }, reason) : null,
     h(
       "form",
       { onSubmit: submit, "aria-label": "Sign in" },
@@ -201,6 +203,7 @@ export function EnvironmentForm({ id, navigate }) {
   if (editing && loadError) return h("main", null, h(ErrorText, { error: loadError }));
   if (editing && !existing) return h("main", null, h(Loading, { what: "the environment" }));
   const env = existing && existing.environment;
+  if (editing && !env) return h("main", null, h("p", { className: "notice notice-error", role: "alert" }, "No such environment, or you may not see it."));
   const input = (key, field, props = {}) => h(props.multiline ? "textarea" : "input", {
     id: field, value: form[key], onChange: set(key), "aria-invalid": Boolean(errors[field]),
     "aria-describedby": describedBy(field, props.help, errors[field]), ...props.attrs,
@@ -248,7 +251,7 @@ const ENV = `query($id: ID!) { environment(id: $id) {
   status reviewFeedback createdAt updatedAt publishedAt submittedAt creator { username }
   activeVersion { number } publishedVersion { number }
   versions { id number status revertedFrom createdAt startedAt finishedAt archived sizeBytes }
-  events(first: 200) { id at kind versionNumber note actor { username } }
+  events { id at kind versionNumber note actor { username } }
 } }`;
 const VERSION = `query($id: ID!) { version(id: $id) {
   id number status condaLibraries pipLibraries log revertedFrom sizeBytes archived startedAt finishedAt
@@ -273,8 +276,10 @@ export function EnvironmentPage({ id, me, notice: initialNotice }) {
   const latest = versions[0];
   const current = versions.find((v) => v.id === selected) || latest;
   const running = latest && RUNNING.has(latest.status);
+  // The running build is followed whichever version is shown: its end reloads the page.
+  const live = useLiveLog(running ? latest.id : null, reload);
 
-  // While a build runs, its version is the one shown (its log live).
+  // When a build starts, its version is the one shown (its log live).
   useEffect(() => { if (running) setSelected(latest.id); }, [latest && latest.id, running]);
 
   if (error && !env) return h("main", null, h(ErrorText, { error }));
@@ -319,6 +324,7 @@ export function EnvironmentPage({ id, me, notice: initialNotice }) {
       h("h1", null, env.shortName, h("span", { className: "full-name" }, env.fullName)),
       h(Status, { status: env.status })),
     h(Notice, { notice, onClose: () => setNotice(null) }),
+    h(ErrorText, { error }),
     env.reviewFeedback && env.status === "DRAFT"
       ? h("div", { className: "notice notice-warning", role: "note" }, h("strong", null, "Rejected by the reviewer: "), env.reviewFeedback)
       : null,
@@ -344,7 +350,7 @@ export function EnvironmentPage({ id, me, notice: initialNotice }) {
       h("h2", { id: "requested" }, "Requested libraries"),
       h(LibraryLists, { conda: env.condaLibraries, pip: env.pipLibraries })),
     versions.length
-      ? h(Versions, { env, versions, current, onSelect: setSelected, onRevert: mine ? revert : null, onError: fail, onEnded: reload })
+      ? h(Versions, { versions, current, live, onSelect: setSelected, onRevert: mine ? revert : null, onError: fail })
       : h("p", { className: "empty" }, "Not built yet: Build makes version 1."),
     h(Timeline, { events: env.events }),
   );
@@ -366,10 +372,11 @@ function versionLabel(v) {
   return `Version ${v.number}: ${STATUS_LABELS[v.status]}${revert}`;
 }
 
-function Versions({ env, versions, current, onSelect, onRevert, onError, onEnded }) {
-  const [detail, error, reload] = useLoad(() => gql(VERSION, { id: current.id }), [current.id, current.status]);
+function Versions({ versions, current, live, onSelect, onRevert, onError }) {
+  const [detail, error] = useLoad(() => gql(VERSION, { id: current.id }), [current.id, current.status]);
   const [against, setAgainst] = useState("");
   const [revertTo, setRevertTo] = useState("");
+  useEffect(() => setAgainst(""), [current.id]); // a comparison is of the version shown
   const version = detail && detail.version;
   const succeeded = versions.filter((v) => v.status === "SUCCEEDED");
   return h(
@@ -393,7 +400,7 @@ function Versions({ env, versions, current, onSelect, onRevert, onError, onEnded
       current.finishedAt ? fact("Finished", when(current.finishedAt)) : null,
       current.status === "SUCCEEDED" ? fact("Size", current.archived ? "archived (a revert rebuilds it from its lock file)" : bytes(current.sizeBytes)) : null),
     h(ErrorText, { error }),
-    h(BuildLog, { key: current.id, version: current, stored: version ? version.log : null, onEnded: () => { reload(); onEnded(); } }),
+    h(BuildLog, { version: current, stored: version ? version.log : null, live: live.versionId === current.id ? live : null }),
     version ? h(Fragment, null,
       h("h3", null, `Libraries requested in version ${version.number}`),
       h(LibraryLists, { conda: version.condaLibraries, pip: version.pipLibraries }),
@@ -412,7 +419,7 @@ function Versions({ env, versions, current, onSelect, onRevert, onError, onEnded
         h("select", { id: "diff-select", value: against, onChange: (e) => setAgainst(e.target.value) },
           h("option", { value: "" }, "choose a version"),
           succeeded.filter((v) => v.id !== current.id).map((v) => h("option", { key: v.id, value: v.id }, `Version ${v.number}`)))),
-      against ? h(Diff, { from: against, to: current.id, fromNumber: versions.find((v) => v.id === against).number, toNumber: current.number }) : null) : null,
+      against && versions.some((v) => v.id === against) ? h(Diff, { from: against, to: current.id, fromNumber: versions.find((v) => v.id === against).number, toNumber: current.number }) : null) : null,
   );
 }
 
@@ -437,56 +444,75 @@ export function ChangeTable({ changes, caption, empty }) {
   });
 }
 
-// A version's build log: followed live while the build runs (every line from the first, then
-// each as it comes, the view kept at the tail unless the reader scrolled up), else as stored.
-function BuildLog({ version, stored, onEnded }) {
-  const live = RUNNING.has(version.status);
-  const [lines, setLines] = useState([]);
-  const [state, setState] = useState(live ? "connecting" : "stored");
-  const box = useRef(null);
-  const follow = useRef(true);
+// A running build's log, followed from its first line (however late the page joins) to its
+// end. onChange is called when its first line comes (a queued build started) and at its end.
+// Kept after the end, until another build runs.
+function useLiveLog(versionId, onChange) {
+  const [log, setLog] = useState({ versionId: null, lines: [], state: "idle" });
   useEffect(() => {
-    if (!live) return undefined;
-    const seen = new Map();
-    setLines([]);
-    setState("connecting");
+    if (!versionId) return undefined;
+    const seen = new Map(); // line number -> text: a replay after a reconnection repeats lines
     let pending = null;
     const flush = () => {
       pending = null;
-      setLines([...seen.entries()].sort((a, b) => a[0] - b[0]).map((e) => e[1]));
+      const lines = [...seen.entries()].sort((a, b) => a[0] - b[0]).map((e) => e[1]);
+      setLog((l) => ({ ...l, versionId, lines }));
     };
-    const stop = subscribe(LOG, { v: version.id }, {
+    setLog({ versionId, lines: [], state: "connecting" });
+    const stop = subscribe(LOG, { v: versionId }, {
       next: (data) => {
+        if (!seen.size) onChange();
         seen.set(data.buildLog.number, data.buildLog.text);
-        setState("live");
         if (!pending) pending = requestAnimationFrame(flush);
+        setLog((l) => (l.state === "live" ? l : { ...l, state: "live" }));
       },
-      error: (err) => setState(`error: ${err.message}`),
-      complete: () => { flush(); setState("ended"); onEnded(); },
+      status: (status) => setLog((l) => ({ ...l, state: status === "live" ? "live" : "reconnecting" })),
+      error: (err) => setLog((l) => ({ ...l, state: "error", error: err.message })),
+      complete: () => {
+        if (pending) cancelAnimationFrame(pending);
+        flush();
+        setLog((l) => ({ ...l, state: "ended" }));
+        onChange();
+      },
     });
     return () => { stop(); if (pending) cancelAnimationFrame(pending); };
-  }, [version.id, live]);
+  }, [versionId]);
+  return log;
+}
+
+// A version's build log: the live one while its build runs (kept at the tail unless the
+// reader scrolled up), else as stored.
+function BuildLog({ version, stored, live }) {
+  const box = useRef(null);
+  const follow = useRef(true);
   useEffect(() => {
     if (box.current && follow.current) box.current.scrollTop = box.current.scrollHeight;
   });
-  const shown = live || state === "ended" ? lines : (stored || "").split("\n");
-  const label = {
-    connecting: version.status === "QUEUED" ? "Queued: waiting for a builder…" : "Connecting to the build log…",
-    live: "Building: following the log live",
-    ended: "Build ended",
-    stored: "Build log",
-  }[state] || `Log unavailable (${state.slice(7)})`;
+  const lines = live ? live.lines : stored === null ? [] : stored.split("\n");
+  let label = "Build log";
+  if (live) {
+    label = {
+      connecting: version.status === "QUEUED" ? "Queued: waiting for a builder…" : "Connecting to the build log…",
+      live: "Building: following the log live",
+      reconnecting: "Connection lost: reconnecting…",
+      ended: "Build ended",
+      error: `Log unavailable (${live.error})`,
+    }[live.state] || label;
+  } else if (stored === null) {
+    label = "Loading the build log…";
+  }
+  const following = live && !["ended", "error"].includes(live.state);
   return h(
     "div",
     { className: "log-panel" },
     h("div", { className: "log-head" },
-      live && state !== "ended" ? h("span", { className: "spinner", "aria-hidden": true }) : null,
-      h("h3", { id: "log-title" }, label),
-      h("span", { className: "log-count" }, `${shown.filter((l, i) => l || i < shown.length - 1).length} lines`)),
+      following ? h("span", { className: "spinner", "aria-hidden": true }) : null,
+      h("h3", { id: "log-title", "aria-live": "polite" }, label), // its state, announced
+      h("span", { className: "log-count" }, `${lines.length} lines`)),
     h("pre", {
-      className: "log", ref: box, tabIndex: 0, "aria-labelledby": "log-title", "aria-live": live ? "polite" : "off",
+      className: "log", ref: box, tabIndex: 0, "aria-labelledby": "log-title",
       onScroll: (e) => { const el = e.target; follow.current = el.scrollTop + el.clientHeight >= el.scrollHeight - 4; },
-    }, shown.join("\n")),
+    }, lines.join("\n")),
   );
 }
 
@@ -516,11 +542,16 @@ const EVENTS = "query { events(first: 100) { id at kind versionNumber note actor
 const EVENTS_LIVE = "subscription { environmentEvents { id at kind versionNumber note actor { username } environment { id shortName } } }";
 
 export function EventsPage() {
-  const [data, error] = useLoad(() => gql(EVENTS), []);
+  const [data, error, reload] = useLoad(() => gql(EVENTS), []);
   const [fresh, setFresh] = useState([]);
+  const [paused, setPaused] = useState(null);
   useEffect(() => subscribe(EVENTS_LIVE, {}, {
     next: (d) => setFresh((f) => [d.environmentEvents, ...f]),
-    error: () => {},
+    status: (status) => {
+      if (status === "reconnecting") setPaused("Live updates paused: the connection dropped; reconnecting…");
+      else { setPaused(null); setFresh([]); reload(); } // what happened meanwhile
+    },
+    error: (err) => setPaused(`Live updates stopped (${err.message}); reload the page.`),
     complete: () => {},
   }), []);
   const seen = new Set();
@@ -528,7 +559,8 @@ export function EventsPage() {
   return h("main", null,
     h("h1", null, "Events"),
     h("p", null, "What happened to the environments you can see, newest first; new events appear as they happen."),
+    paused ? h("p", { className: "notice notice-warning", role: "status" }, paused) : null,
     h(ErrorText, { error }),
-    !data ? h(Loading, { what: "events" }) : h("ol", { className: "timeline", "aria-live": "polite" }, all.map((e) => h("li", { key: e.id },
+    !data ? h(Loading, { what: "events" }) : h("ol", { className: "timeline" }, all.map((e) => h("li", { key: e.id },
       h("time", { dateTime: e.at }, when(e.at)), " ", link(`#/environments/${e.environment.id}`, e.environment.shortName), ": ", eventText(e)))));
 }

@@ -101,18 +101,42 @@ export function ErrorText({ error }) {
 }
 
 // Load data with an async function; reload() runs it again. Returns [data, error, reload].
+// New deps start from nothing (no data of other deps shown meanwhile); a reload keeps what
+// is shown until its answer comes.
 export function useLoad(load, deps) {
-  const [state, setState] = useState({ data: null, error: null });
+  const key = JSON.stringify(deps);
+  const [state, setState] = useState({ key: null, data: null, error: null });
   const [round, setRound] = useState(0);
   useEffect(() => {
     let live = true;
     load().then(
-      (data) => live && setState({ data, error: null }),
-      (error) => live && setState((s) => ({ data: s.data, error })),
+      (data) => live && setState({ key, data, error: null }),
+      (error) => live && setState((s) => ({ key, data: s.key === key ? s.data : null, error })),
     );
     return () => { live = false; };
-  }, [...deps, round]);
-  return [state.data, state.error, () => setRound((r) => r + 1)];
+  }, [key, round]);
+  const current = state.key === key;
+  return [current ? state.data : null, current ? state.error : null, () => setRound((r) => r + 1)];
+}
+
+// A page that fails to render says so, instead of leaving the whole console blank.
+export class PageBoundary extends React.Component {
+  constructor(props) {
+    super(props);
+    this.state = { error: null };
+  }
+
+  static getDerivedStateFromError(error) {
+    return { error };
+  }
+
+  render() {
+    if (!this.state.error) return this.props.children;
+    return h("main", null,
+      h("h1", null, "This page failed"),
+      h("p", { className: "notice notice-error", role: "alert" }, String(this.state.error.message || this.state.error)),
+      h("p", null, h("a", { href: "#/" }, "Back to the environments")));
+  }
 }
 
 export function Table({ columns, rows, empty, caption }) {
