@@ -193,7 +193,7 @@ async def _member_builds_and_submits(
     await page.get_by_label("Pip libraries").fill("yard-slow\nyard-alpha!!1.0")
     await page.get_by_role("button", name="Save and Build").click()
     error = page.locator("#pipLibraries-error")
-    await expect(error).to_contain_text("yard-alpha!!1.0")
+    await expect(error).to_contain_text("Line 2: 'yard-alpha!!1.0': use one of the forms")
     await expect(page.get_by_label("Pip libraries")).to_have_attribute("aria-invalid", "true")
     await shoot(page, "03-form-error")
     await page.get_by_label("Pip libraries").fill("yard-slow\nyard-alpha==1.0")
@@ -236,6 +236,17 @@ async def _member_builds_and_submits(
     await expect(log).to_contain_text("Build succeeded: version 3 is ready", timeout=LIVE)
     chosen = page.get_by_label("Version", exact=True).locator("option:checked")
     await expect(chosen).to_have_text("Version 3: Succeeded, revert to 1")
+    # Its files to recreate it elsewhere, downloaded as the API gives them.
+    async with page.expect_download() as download_info:
+        await page.get_by_role("button", name="requirements.txt").click()
+    download = await download_info.value
+    assert download.suggested_filename == "ds-v3-requirements.txt"
+    saved = Path(await download.path()).read_text()
+    assert "yard-alpha==1.0" in saved and "yard-slow==1.0" in saved and "beta" not in saved
+    async with page.expect_download() as download_info:
+        await page.get_by_role("button", name="Lock file").click()
+    lock = Path(await (await download_info.value).path()).read_text()
+    assert "yard-alpha" in lock and "sha256" in lock
     installed = page.locator("table", has_text="Installed packages of version 3")
     await expect(installed).to_contain_text("yard-alpha")
     await expect(installed).not_to_contain_text("yard-beta")
@@ -361,6 +372,8 @@ async def _another_member_uses_it(browser: Browser, guard: Guard, origin: str, t
     await expect(page.get_by_role("button", name="Build")).to_have_count(0)  # not the creator's
     await page.get_by_role("button", name="Activate").click()
     await expect(page.locator(".activation")).to_contain_text("Version 3 is active")
+    await page.reload()  # the environment's usage counts alice's activation and bob's
+    await expect(page.locator("dl.facts").first).to_contain_text("2 activations by 2 people")
     await fits(page)
     await shoot(page, "17-published-narrow")
     await page.context.close()

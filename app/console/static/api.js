@@ -29,8 +29,13 @@ export class ApiError extends Error {
     this.code = (errors[0] && errors[0].extensions && errors[0].extensions.code) || "ERROR";
     this.fields = {};
     for (const e of errors) {
-      const field = e.extensions && e.extensions.field;
-      if (field) this.fields[field] = this.fields[field] ? `${this.fields[field]} ${e.message}` : e.message;
+      const { field, index } = e.extensions || {};
+      if (!field) continue;
+      // "pipLibraries[1] 'x!!1': ..." of a list's entry reads "Line 2: 'x!!1': ..." at its field
+      const message = Number.isInteger(index)
+        ? `Line ${index + 1}: ${e.message.replace(/^\w+\[\d+\]\s*/, "")}`
+        : e.message;
+      this.fields[field] = this.fields[field] ? `${this.fields[field]} ${message}` : message;
     }
   }
 }

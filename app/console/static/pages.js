@@ -249,7 +249,7 @@ export function EnvironmentForm({ id, navigate }) {
 const ENV = `query($id: ID!) { environment(id: $id) {
   id shortName fullName description pythonVersion baseEnvironment { name } condaLibraries pipLibraries
   status reviewFeedback createdAt updatedAt publishedAt submittedAt creator { username }
-  activeVersion { number } publishedVersion { number }
+  activeVersion { number } publishedVersion { number } usage { activations users lastActivatedAt }
   versions { id number status revertedFrom createdAt startedAt finishedAt archived sizeBytes }
   events { id at kind versionNumber note actor { username } }
 } }`;
@@ -335,6 +335,7 @@ export function EnvironmentPage({ id, me, notice: initialNotice }) {
       fact("Updated", when(env.updatedAt)),
       env.publishedVersion ? fact("Published", `version ${env.publishedVersion.number}, ${when(env.publishedAt)}`) : null,
       env.activeVersion ? fact("Active version", String(env.activeVersion.number)) : null,
+      env.usage.activations ? fact("Used", `${env.usage.activations} activation${env.usage.activations === 1 ? "" : "s"} by ${env.usage.users} ${env.usage.users === 1 ? "person" : "people"}, last ${when(env.usage.lastActivatedAt)}`) : null,
       env.description ? fact("Description", env.description) : null),
     h("div", { className: "toolbar", role: "toolbar", "aria-label": "Environment actions" },
       mine ? link(`#/environments/${id}/edit`, "Edit", { className: "button" }) : null,
@@ -350,7 +351,7 @@ export function EnvironmentPage({ id, me, notice: initialNotice }) {
       h("h2", { id: "requested" }, "Requested libraries"),
       h(LibraryLists, { conda: env.condaLibraries, pip: env.pipLibraries })),
     versions.length
-      ? h(Versions, { versions, current, live, onSelect: setSelected, onRevert: mine ? revert : null, onError: fail })
+      ? h(Versions, { shortName: env.shortName, versions, current, live, onSelect: setSelected, onRevert: mine ? revert : null, onError: fail })
       : h("p", { className: "empty" }, "Not built yet: Build makes version 1."),
     h(Timeline, { events: env.events }),
   );
@@ -372,7 +373,7 @@ function versionLabel(v) {
   return `Version ${v.number}: ${STATUS_LABELS[v.status]}${revert}`;
 }
 
-function Versions({ versions, current, live, onSelect, onRevert, onError }) {
+function Versions({ shortName, versions, current, live, onSelect, onRevert, onError }) {
   const [detail, error] = useLoad(() => gql(VERSION, { id: current.id }), [current.id, current.status]);
   const [against, setAgainst] = useState("");
   const [revertTo, setRevertTo] = useState("");
@@ -401,6 +402,7 @@ function Versions({ versions, current, live, onSelect, onRevert, onError }) {
       current.status === "SUCCEEDED" ? fact("Size", current.archived ? "archived (a revert rebuilds it from its lock file)" : bytes(current.sizeBytes)) : null),
     h(ErrorText, { error }),
     h(BuildLog, { version: current, stored: version ? version.log : null, live: live.versionId === current.id ? live : null }),
+    version && version.status === "SUCCEEDED" ? h(Downloads, { shortName, version, onError }) : null,
     version ? h(Fragment, null,
       h("h3", null, `Libraries requested in version ${version.number}`),
       h(LibraryLists, { conda: version.condaLibraries, pip: version.pipLibraries }),
@@ -421,6 +423,31 @@ function Versions({ versions, current, live, onSelect, onRevert, onError }) {
           succeeded.filter((v) => v.id !== current.id).map((v) => h("option", { key: v.id, value: v.id }, `Version ${v.number}`)))),
       against && versions.some((v) => v.id === against) ? h(Diff, { from: against, to: current.id, fromNumber: versions.find((v) => v.id === against).number, toNumber: current.number }) : null) : null,
   );
+}
+
+const LOCKFILE = "query($id: ID!, $format: LockFormat!) { version(id: $id) { lockfile(format: $format) } }";
+// What a version installed, as a file to recreate it: (format, file name ending, label).
+const LOCK_FORMATS = [
+  ["LOCK", ".lock", "Lock file"],
+  ["REQUIREMENTS_TXT", "-requirements.txt", "requirements.txt"],
+  ["ENVIRONMENT_YML", "-environment.yml", "environment.yml"],
+];
+
+function Downloads({ shortName, version, onError }) {
+  async function download(format, ending) {
+    const text = (await gql(LOCKFILE, { id: version.id, format })).version.lockfile;
+    const url = URL.createObjectURL(new Blob([text], { type: "text/plain" }));
+    const anchor = document.createElement("a");
+    anchor.href = url;
+    anchor.download = `${shortName}-v${version.number}${ending}`;
+    document.body.appendChild(anchor);
+    anchor.click();
+    anchor.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10000);
+  }
+  return h("div", { className: "toolbar", role: "group", "aria-label": `Download version ${version.number}` },
+    h("span", null, `Recreate version ${version.number} elsewhere:`),
+    LOCK_FORMATS.map(([format, ending, label]) => h(ActionButton, { key: format, label, busyLabel: "Preparing…", action: () => download(format, ending), onError })));
 }
 
 export function Diff({ from, to, fromNumber, toNumber }) {
