@@ -103,6 +103,7 @@ class Steps:
         self._tools = tools
         self._emit = emit
         self._venvs = venvs  # a local host's new virtualenvs, copied from uv's (venvs.py)
+        self._writing: list[asyncio.Future[None]] = []  # their files still being written
 
     async def make(self, request: BuildRequest, plan: Plan, *, exact: bool = False) -> BuildResult:
         """Build `request` into the plan's prefix. Without conda, `_make_pip`: one uv
@@ -111,8 +112,15 @@ class Steps:
         pylock.toml, which also gives the lock file's URLs (version 1 installs its
         requirements directly, resolved alike); with conda (or `exact` pins, restoring a
         lock file) the pins are installed without dependencies, then the requirements."""
-        if not plan.conda and not exact:
-            return await self._make_pip(request, plan)
+        try:
+            if not plan.conda and not exact:
+                return await self._make_pip(request, plan)
+            return await self._make_prefix(request, plan)
+        finally:  # a build never ends while its files are written
+            await asyncio.gather(*self._writing, return_exceptions=True)
+
+    async def _make_prefix(self, request: BuildRequest, plan: Plan) -> BuildResult:
+        """`make` with conda, or restoring exact pins."""
         emit, work, python = self._emit, self._tools.work, plan.python
         if plan.conda:
             await emit(
@@ -172,6 +180,7 @@ class Steps:
             await self._uv(
                 "pip", "install", *pip_args, "-r", f"{work}/requirements.txt", index=True
             )
+        await self._written()
         packages = (await inventory.survey_built(self._host, plan.prefix)).packages
         await self._host.put({f"{work}/installed.txt": pins(packages).encode()})
         try:
@@ -269,13 +278,14 @@ class Steps:
         uv asks every interpreter it has not seen (a new virtualenv's is one) what it is,
         once, and caches the answer: ~50 ms of starting Python. With `introduce`, uv asks
         it here (while the resolution runs beside), so that the install finds it known."""
-        copied = False
+        writing = None
         if self._venvs is not None:
             try:
-                copied = await self._venvs.make(interpreter, prefix)
+                writing = await self._venvs.make(interpreter, prefix)
             except (OSError, ChildFailed) as exc:  # uv itself says what is wrong, if anything
                 await self._emit(f"No virtualenv template ({exc}): running uv venv")
-        if copied:
+        if writing is not None:
+            self._writing.append(writing)
             await self._emit(
                 f"Created the virtual environment at {prefix} (a copy of the one "
                 f"`uv venv --python {interpreter}` made)"
@@ -289,6 +299,14 @@ class Steps:
                     [self._tools.uv, "pip", "list", "--quiet", "--no-config", "--color", "never",
                      "--python", f"{prefix}/bin/python"]
                 )  # fmt: skip
+
+    async def _written(self) -> None:
+        """Wait for the files of new virtualenvs still being written; BuildFailed if one
+        could not be."""
+        writing, self._writing = self._writing, []
+        for result in await asyncio.gather(*writing, return_exceptions=True):
+            if isinstance(result, BaseException):
+                raise BuildFailed(f"Writing the new virtualenv's files failed: {result}")
 
     def _index_args(self) -> list[str]:
         args: list[str] = []
@@ -385,6 +403,7 @@ class Steps:
                 urls = pylock_urls(tomllib.loads(await self._host.get(resolved)))
             except (ChildFailed, tomllib.TOMLDecodeError) as exc:  # built: not lost for it
                 await self._no_urls(exc)
+        await self._written()
         packages = (await inventory.survey_built(self._host, plan.prefix)).packages
         pip = [
             (p.name, p.version, urls.get(file_key(p.name, p.version), ""))

@@ -30,6 +30,17 @@ class Runs:
         return await run_child([UV, *args], cwd=str(self.cwd), env=ENV)
 
 
+async def made(templates: VenvTemplates, interpreter: str, prefix: str) -> None:
+    """A copy written: what running it needs at once, the rest by the future returned."""
+    writing = await templates.make(interpreter, prefix)
+    assert writing is not None
+    python = Path(prefix) / "bin" / "python"
+    assert python.is_symlink() and (Path(prefix) / "pyvenv.cfg").is_file()
+    assert (Path(prefix) / "lib").is_dir()
+    await writing
+    assert (Path(prefix) / "bin" / "activate").is_file()
+
+
 def tree(root: Path) -> dict[str, tuple[str, str | bytes, int]]:
     """Every entry under root: its kind, content (a link's target) and mode, with root's
     own path written as ROOT."""
@@ -63,12 +74,12 @@ async def test_a_copy_is_what_uv_venv_makes_at_that_path(tmp_path: Path) -> None
     templates = VenvTemplates(UV, tmp_path / "templates", runs)
     copies = [tmp_path / "envs" / "7" / f"v{n}" for n in (1, 2)]
     for prefix in copies:
-        assert await templates.make(sys.executable, str(prefix))
+        await made(templates, sys.executable, str(prefix))
     assert runs.count == 1  # one uv venv for the interpreter, then copies
-    made = tmp_path / "by-uv" / "v1"
-    made.parent.mkdir()
-    uv_venv(made)
-    expected = tree(made)
+    by_uv = tmp_path / "by-uv" / "v1"
+    by_uv.parent.mkdir()
+    uv_venv(by_uv)
+    expected = tree(by_uv)
     assert {kind for kind, _, _ in expected.values()} == {"dir", "link", "file"}
     assert any(b"ROOT" in content for kind, content, _ in expected.values() if kind == "file")
     for prefix in copies:
@@ -88,7 +99,7 @@ async def test_a_copy_keeps_the_builds_own_files_in_the_prefix(tmp_path: Path) -
     prefix = tmp_path / "v1"
     (prefix / ".envyard").mkdir(parents=True)
     (prefix / ".envyard" / "requirements.txt").write_text("yard-alpha\n")
-    assert await templates.make(sys.executable, str(prefix))
+    await made(templates, sys.executable, str(prefix))
     assert (prefix / ".envyard" / "requirements.txt").read_text() == "yard-alpha\n"
     assert (prefix / "pyvenv.cfg").is_file()
 
@@ -98,7 +109,7 @@ async def test_a_path_uv_would_quote_is_left_to_uv(tmp_path: Path, name: str) ->
     runs = Runs(tmp_path)
     templates = VenvTemplates(UV, tmp_path / "templates", runs)
     prefix = tmp_path / name / "v1"
-    assert not await templates.make(sys.executable, str(prefix))
+    assert await templates.make(sys.executable, str(prefix)) is None
     assert not prefix.parent.exists()
     assert runs.count == 0
 
@@ -106,18 +117,18 @@ async def test_a_path_uv_would_quote_is_left_to_uv(tmp_path: Path, name: str) ->
 async def test_an_unfinished_or_damaged_template_is_made_again(tmp_path: Path) -> None:
     runs = Runs(tmp_path)
     root = tmp_path / "templates"
-    assert await VenvTemplates(UV, root, runs).make(sys.executable, str(tmp_path / "a"))
+    await made(VenvTemplates(UV, root, runs), sys.executable, str(tmp_path / "a"))
     [key] = os.listdir(root)
     (root / key / "venv" / "bin" / "python").unlink()  # damaged
-    assert await VenvTemplates(UV, root, runs).make(sys.executable, str(tmp_path / "b"))
+    await made(VenvTemplates(UV, root, runs), sys.executable, str(tmp_path / "b"))
     assert runs.count == 2
     (root / key / "made").unlink()  # a process stopped while uv made it
     (root / key / "venv" / "pyvenv.cfg").write_text("half\n")
-    assert await VenvTemplates(UV, root, runs).make(sys.executable, str(tmp_path / "c"))
+    await made(VenvTemplates(UV, root, runs), sys.executable, str(tmp_path / "c"))
     assert runs.count == 3
     assert tree(tmp_path / "c") == tree(tmp_path / "a")
     # a finished one is read as it is, by a new process too
-    assert await VenvTemplates(UV, root, runs).make(sys.executable, str(tmp_path / "d"))
+    await made(VenvTemplates(UV, root, runs), sys.executable, str(tmp_path / "d"))
     assert runs.count == 3
 
 
