@@ -116,8 +116,8 @@ class Steps:
             if not plan.conda and not exact:
                 return await self._make_pip(request, plan)
             return await self._make_prefix(request, plan)
-        finally:  # a build never ends while its files are written
-            await asyncio.gather(*self._writing, return_exceptions=True)
+        finally:  # a build never ends while its files are written, cancelled or not
+            await _settled(self._writing)
 
     async def _make_prefix(self, request: BuildRequest, plan: Plan) -> BuildResult:
         """`make` with conda, or restoring exact pins."""
@@ -302,9 +302,10 @@ class Steps:
 
     async def _written(self) -> None:
         """Wait for the files of new virtualenvs still being written; BuildFailed if one
-        could not be."""
-        writing, self._writing = self._writing, []
-        for result in await asyncio.gather(*writing, return_exceptions=True):
+        could not be. A cancellation leaves the writing alone (a thread cannot be stopped):
+        `make` waits for it before it ends."""
+        shielded = [asyncio.shield(w) for w in self._writing]
+        for result in await asyncio.gather(*shielded, return_exceptions=True):
             if isinstance(result, BaseException):
                 raise BuildFailed(f"Writing the new virtualenv's files failed: {result}")
 
@@ -509,6 +510,22 @@ def preferences(packages: Sequence[Package]) -> str:
             lines += ["", "[[packages]]", f"name = {json.dumps(p.name)}"]
             lines.append(f"version = {json.dumps(p.version)}")
     return "\n".join(lines) + "\n"
+
+
+async def _settled(writing: Sequence[asyncio.Future[None]]) -> None:
+    """Wait until none of these is running, even if cancelled meanwhile (the cancellation
+    is raised once they are done); their own failures are not raised here."""
+    cancelled = False
+    while pending := [w for w in writing if not w.done()]:
+        try:
+            await asyncio.wait([asyncio.shield(w) for w in pending])
+        except asyncio.CancelledError:
+            cancelled = True
+    for done in writing:
+        if not done.cancelled():
+            done.exception()  # retrieved: never reported as unhandled
+    if cancelled:
+        raise asyncio.CancelledError
 
 
 async def _all(steps: Sequence[Callable[[], Coroutine[Any, Any, None]]]) -> None:

@@ -11,9 +11,13 @@ written first; the activation scripts and the rest are written in a thread meanw
 uv already works in the new virtualenv (each file costs this kind of disk 0.1-0.3 ms).
 
 A template is keyed by the uv executable and the interpreter (their paths, sizes and
-modification times): a new uv, or an interpreter upgraded in place, makes a new one. A
-prefix whose path uv would quote differently from how it is written (a quote, a space, a
-non-ASCII letter) is left to `uv venv` itself.
+modification times): a new uv, or an interpreter upgraded in place, makes a new one. Each
+is made in a directory of its own and then named in its key's `made` file (an atomic
+rename), and never removed: processes sharing the cache (workers on a shared data
+directory) may make one at the same time, each then uses a whole one. A prefix whose path
+uv would write differently (a quote, a space, a non-ASCII letter, `//` or `/./`) is left
+to `uv venv` itself. Files get the modes `uv venv` would give them now (this process's
+umask), not the template's.
 """
 
 from __future__ import annotations
@@ -23,13 +27,14 @@ import hashlib
 import os
 import re
 import shutil
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 # Paths written in the activation scripts as they are: no quoting uv could apply to them.
 _PLAIN_PATH = re.compile(r"/[A-Za-z0-9/._+-]*")
-# What every virtualenv has; a template without them is made again.
+# What every virtualenv has; a template without them is not used.
 _REQUIRED = ("pyvenv.cfg", "bin/python")
 # Files an interpreter run needs, beside the directories and links: written first.
 _TO_RUN = {"pyvenv.cfg"}
@@ -42,7 +47,7 @@ class _Entry:
     path: str  # relative to the virtualenv
     kind: str  # "dir", "link" or "file"
     data: bytes = b""  # a file's content, or a link's target
-    mode: int = 0o644
+    executable: bool = False
 
 
 class VenvTemplates:
@@ -60,7 +65,9 @@ class VenvTemplates:
         build's own files): what running its Python needs before returning, the rest in a
         thread, the future returned (await it before the build ends); None, having written
         nothing, where uv must make it itself."""
-        if not _PLAIN_PATH.fullmatch(prefix):
+        if not (_PLAIN_PATH.fullmatch(prefix) and os.path.normpath(prefix) == prefix):
+            return None
+        if not os.path.isabs(interpreter):  # run by uv from another working directory
             return None
         key = self._key(interpreter)
         loaded = self._loaded.get(key)
@@ -82,25 +89,43 @@ class VenvTemplates:
         return hashlib.sha256("\n".join(said).encode()).hexdigest()[:20]
 
     async def _load(self, key: str, interpreter: str) -> tuple[bytes, list[_Entry]]:
-        """The template's files, read once a process; made first when missing or unfinished."""
-        venv = self._root / key / "venv"
+        """The template's files, read once a process; made first when there is none yet."""
+        made = self._root / key / "made"  # names the finished template's directory
+        try:
+            venv: Path | None = self._root / key / made.read_text().strip() / "venv"
+        except FileNotFoundError:
+            venv = None
+        if venv is not None:
+            try:
+                return str(venv).encode(), _read(venv)
+            except OSError:  # damaged since: made again, beside it
+                pass
+        venv = self._root / key / uuid.uuid4().hex / "venv"
         if not _PLAIN_PATH.fullmatch(str(venv)):  # its path would be quoted in its scripts
             raise OSError(f"the virtualenv template's path {venv} is not a plain path")
-        made = self._root / key / "made"  # written once uv has made the whole template
-        if not made.exists() or not all(os.path.lexists(venv / name) for name in _REQUIRED):
-            made.unlink(missing_ok=True)
-            shutil.rmtree(venv, ignore_errors=True)
-            venv.parent.mkdir(parents=True, exist_ok=True)
+        venv.parent.mkdir(parents=True)
+        try:
             # made at its final path: the path its scripts hold, replaced in each copy
             made_by = ["venv", "--no-project", "--no-config", "--quiet", "--python", interpreter]
             await self._run_uv([*made_by, str(venv)])
-            made.write_text(f"{interpreter}\n")
-        return str(venv).encode(), _read(venv)
+            entries = _read(venv)
+        except BaseException:
+            shutil.rmtree(venv.parent, ignore_errors=True)
+            raise
+        naming = made.with_name(f"made-{venv.parent.name}")
+        naming.write_text(f"{venv.parent.name}\n")
+        os.replace(naming, made)  # the last one made is the one named; each is whole
+        return str(venv).encode(), entries
 
 
 def _read(venv: Path) -> list[_Entry]:
+    """A template's entries; OSError if it is not a whole virtualenv."""
     entries: list[_Entry] = []
-    for directory, dirs, files in os.walk(venv):
+
+    def failed(error: OSError) -> None:
+        raise error
+
+    for directory, dirs, files in os.walk(venv, onerror=failed):
         base = Path(directory)
         for name in sorted(dirs + files):
             path = base / name
@@ -112,14 +137,18 @@ def _read(venv: Path) -> list[_Entry]:
             elif path.is_dir():
                 entries.append(_Entry(relative, "dir"))
             else:
-                info = path.stat()
-                entries.append(_Entry(relative, "file", path.read_bytes(), info.st_mode & 0o7777))
+                executable = bool(path.stat().st_mode & 0o111)
+                entries.append(_Entry(relative, "file", path.read_bytes(), executable))
+    missing = set(_REQUIRED) - {e.path for e in entries}
+    if missing:
+        raise OSError(f"the virtualenv template {venv} has no {', '.join(sorted(missing))}")
     return entries
 
 
 def _write(entries: list[_Entry], template: bytes, prefix: bytes) -> None:
     """The template's tree at `prefix`, its own path replaced by the prefix's in every file
-    and link (a few small files: written on the loop, as a build's other files are)."""
+    and link; a file's mode is what this process's umask makes of 0o666 (0o777 executable),
+    as for `uv venv`."""
     root = prefix.decode()
     os.makedirs(root, exist_ok=True)
     for entry in entries:
@@ -131,6 +160,9 @@ def _write(entries: list[_Entry], template: bytes, prefix: bytes) -> None:
                 os.unlink(path)
             os.symlink(entry.data.replace(template, prefix).decode(), path)
         else:
-            with open(path, "wb") as file:
+            if os.path.lexists(path):
+                os.unlink(path)  # a new file: created with this umask's mode
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+            fd = os.open(path, flags, 0o777 if entry.executable else 0o666)
+            with open(fd, "wb") as file:
                 file.write(entry.data.replace(template, prefix))
-            os.chmod(path, entry.mode)

@@ -23,8 +23,11 @@ def tortoise_config(database_url: str) -> dict[str, Any]:
         # In WAL mode (tortoise's default) NORMAL is SQLite's own advice: no corruption on a
         # crash, and a commit writes the log without waiting for the disk (FULL's fsync per
         # commit, three on a build's path); an operating system crash or power loss may undo
-        # the last commits. A URL's own ?synchronous=FULL keeps every commit on disk.
-        connection["credentials"].setdefault("synchronous", "NORMAL")
+        # the last commits (retention makes its marks durable before removing files). A URL's own
+        # ?synchronous=FULL keeps every commit on disk; another journal_mode keeps FULL.
+        credentials = connection["credentials"]
+        if str(credentials.get("journal_mode", "")).upper() == "WAL":  # NORMAL is safe there
+            credentials.setdefault("synchronous", "NORMAL")
     return {
         "connections": {"default": connection},
         "apps": {

@@ -54,3 +54,12 @@ async def version_rows(env_ids: Sequence[int], columns: Sequence[str]) -> list[S
         [parameter],
     )
     return cast(list[Sequence[Any]], list(found))
+
+
+async def make_durable() -> None:
+    """Put every commit so far on disk before an action that cannot be undone (removing a
+    version's files). SQLite commits with synchronous=NORMAL (app/db/config.py) wait for
+    no disk; a checkpoint syncs the write-ahead log first. PostgreSQL commits are durable."""
+    db = Version._meta.db
+    if db.capabilities.dialect == "sqlite":
+        await db.execute_query("PRAGMA wal_checkpoint(PASSIVE)")

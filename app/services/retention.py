@@ -18,6 +18,7 @@ from app.builders import Builder, BuildFailed, Exact, Stored
 from app.builders.lock import read_lock
 from app.builders.process import ChildFailed
 from app.db.models import Environment, Version
+from app.db.queries import make_durable
 from app.domain.requirements import PackageManager
 from app.domain.retention import Held, check_keep, to_archive
 from app.domain.statuses import EventKind, VersionStatus
@@ -97,6 +98,7 @@ async def apply(
         await events.publish(bus, [event])
         freed: int | None
         try:
+            await make_durable()  # the mark outlives a power loss that the removal does
             freed = await builder.archive(stored)
         except Exception as exc:  # the mark stays: `forget` removes what is left later
             log.warning(

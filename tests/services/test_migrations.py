@@ -78,13 +78,14 @@ async def _columns(conn, backend: str) -> set[str]:  # type: ignore[no-untyped-d
 
 
 @pytest.mark.parametrize(
-    ("query", "expected"), [("", 1), ("?synchronous=FULL", 2)]
-)  # SQLite's PRAGMA synchronous: 1 NORMAL, 2 FULL
-async def test_sqlite_commits_without_fsync_unless_the_url_asks(tmp_path, query, expected):
+    ("query", "expected", "journal"),
+    [("", 1, "wal"), ("?synchronous=FULL", 2, "wal"), ("?journal_mode=DELETE", 2, "delete")],
+)  # SQLite's PRAGMA synchronous: 1 NORMAL (safe in WAL mode only), 2 FULL
+async def test_sqlite_commits_without_fsync_unless_the_url_asks(tmp_path, query, expected, journal):
     await Tortoise.init(config=tortoise_config(f"sqlite://{tmp_path / 'e.db'}{query}"))
     try:
         conn = connections.get("default")
-        assert (await conn.execute_query_dict("PRAGMA journal_mode"))[0]["journal_mode"] == "wal"
+        assert (await conn.execute_query_dict("PRAGMA journal_mode"))[0]["journal_mode"] == journal
         rows = await conn.execute_query_dict("PRAGMA synchronous")
         assert rows[0]["synchronous"] == expected
     finally:
