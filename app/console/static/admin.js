@@ -24,7 +24,7 @@ export function ReviewQueue() {
     h("h1", null, "Admin → Python Environments"),
     h("p", null, "Environments waiting for review, oldest submission first."),
     h(ErrorText, { error }),
-    !data ? h(Loading, { what: "the review queue" }) : h(Fragment, null,
+    !data ? (error ? null : h(Loading, { what: "the review queue" })) : h(Fragment, null,
       h(Table, {
         caption: "Pending approval",
         empty: "Nothing waits for review.",

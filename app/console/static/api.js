@@ -70,20 +70,33 @@ export async function gql(query, variables = {}, options = {}) {
   }
   if (body.errors && body.errors.length) {
     const error = new ApiError(body.errors);
-    if (error.code === "UNAUTHENTICATED" && !options.token && token()) {
-      signOut();
-      window.dispatchEvent(new Event(SESSION_ENDED));
-    }
+    if (!options.token) refused(error, bearer);
     throw error;
   }
   return body.data;
 }
 
+// The server no longer takes the token this session still uses: sign out, saying so (an
+// answer to an older token's request says nothing of the current one).
+function refused(error, used) {
+  if (error.code === "UNAUTHENTICATED" && used && used === token()) {
+    signOut();
+    window.dispatchEvent(new Event(SESSION_ENDED));
+  }
+}
+
 // -- graphql-transport-ws -------------------------------------------------------------------
+
+// The client's heartbeat: the server answers a ping with a pong; a connection that says
+// nothing for SILENT ms (a sleeping laptop, a dead proxy) is closed and made again.
+const PING_EVERY = 15000;
+const SILENT = 35000;
+// A connection that stayed up this long starts its next reconnection pauses from the first.
+const STABLE = 10000;
 
 const active = new Map(); // subscription id -> {query, variables, handler, sent}
 let nextId = 1;
-let socket = null; // {ws, acked, closing}
+let socket = null; // {ws, token, acked, ackedAt, closing, heard, beat}
 let pause = 0; // ms before the next attempt to connect again
 let retryTimer = null;
 
@@ -95,6 +108,7 @@ function closeSocket() {
   active.clear();
   if (socket) {
     socket.closing = true;
+    clearInterval(socket.beat);
     socket.ws.close(1000, "signed out");
     socket = null;
   }
@@ -112,19 +126,30 @@ function ask(state, id, sub) {
 function connect() {
   if (socket) return socket;
   const url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/graphql`;
-  const state = { ws: new WebSocket(url, "graphql-transport-ws"), acked: false, closing: false };
+  const state = {
+    ws: new WebSocket(url, "graphql-transport-ws"), token: token(),
+    acked: false, ackedAt: 0, closing: false, heard: Date.now(), beat: null,
+  };
   const { ws } = state;
   ws.addEventListener("open", () => {
-    send(state, { type: "connection_init", payload: { Authorization: `Bearer ${token()}` } });
+    send(state, { type: "connection_init", payload: { Authorization: `Bearer ${state.token}` } });
+    state.beat = setInterval(() => {
+      if (Date.now() - state.heard > SILENT) ws.close(4000, "no answer from the server");
+      else if (state.acked) send(state, { type: "ping" });
+    }, PING_EVERY);
   });
   ws.addEventListener("message", (event) => {
+    state.heard = Date.now();
     const message = JSON.parse(event.data);
     if (message.type === "connection_ack") {
       state.acked = true;
-      pause = 0;
+      state.ackedAt = Date.now();
       for (const [id, sub] of active) {
-        ask(state, id, sub);
-        if (sub.handler.status) sub.handler.status("live");
+        if (!sub.sent) ask(state, id, sub);
+        if (sub.reconnecting) {
+          sub.reconnecting = false;
+          if (sub.handler.status) sub.handler.status("live");
+        }
       }
       return;
     }
@@ -137,16 +162,23 @@ function connect() {
     if (message.type === "next") {
       const { data, errors } = message.payload;
       if (data) sub.handler.next(data);
-      else if (errors) sub.handler.error(new ApiError(errors));
+      else if (errors) {
+        const error = new ApiError(errors);
+        refused(error, state.token);
+        sub.handler.error(error);
+      }
     } else if (message.type === "error") {
       active.delete(message.id);
-      sub.handler.error(new ApiError(message.payload));
+      const error = new ApiError(message.payload);
+      refused(error, state.token);
+      sub.handler.error(error);
     } else if (message.type === "complete") {
       active.delete(message.id);
       sub.handler.complete();
     }
   });
   ws.addEventListener("close", (event) => {
+    clearInterval(state.beat);
     if (socket === state) socket = null;
     if (state.closing) return;
     if (event.code >= 4400 && event.code < 4500) {
@@ -159,8 +191,10 @@ function connect() {
     if (!active.size) return; // the next subscription connects again
     for (const sub of active.values()) {
       sub.sent = false;
+      sub.reconnecting = true;
       if (sub.handler.status) sub.handler.status("reconnecting");
     }
+    if (state.acked && Date.now() - state.ackedAt > STABLE) pause = 0;
     pause = Math.min(pause ? pause * 2 : 500, 15000);
     clearTimeout(retryTimer);
     retryTimer = setTimeout(() => { retryTimer = null; if (active.size) connect(); }, pause);
@@ -175,7 +209,7 @@ function connect() {
 // its first line (numbered: the page keeps each line once), events resume from then on.
 export function subscribe(query, variables, handler) {
   const id = String(nextId++);
-  const sub = { query, variables, handler, sent: false };
+  const sub = { query, variables, handler, sent: false, reconnecting: false };
   active.set(id, sub);
   const state = retryTimer ? null : connect();
   if (state && state.acked) ask(state, id, sub);

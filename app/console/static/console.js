@@ -52,6 +52,7 @@ function App() {
     };
     const sessionEnded = () => {
       setMe(null);
+      setFlash(null);
       setEnded("Your session ended: the server no longer takes that token. Sign in again.");
     };
     addEventListener("hashchange", changed);
@@ -79,7 +80,12 @@ function App() {
   }, []);
 
   if (checking) return h(Loading, { what: "your account" });
-  if (problem) return h(ErrorText, { error: problem });
+  if (problem) {
+    return h("main", null, h(ErrorText, { error: problem }),
+      h("button", { type: "button", className: "button", onClick: () => location.reload() }, "Try again"),
+      " ",
+      h("button", { type: "button", className: "button subtle", onClick: () => { signOut(); setProblem(null); } }, "Sign in with another token"));
+  }
   if (!me) return h(SignIn, { onSignedIn: (user) => { setEnded(null); setMe(user); }, reason: ended });
 
   function navigate(hash, notice) {
@@ -117,7 +123,7 @@ function App() {
         h("a", { href, "aria-current": pages.includes(where.page) ? "page" : undefined }, text))))),
       h("div", { className: "who" },
         h("span", null, `${me.username} · ${me.organization}${me.isAdmin ? " · admin" : ""}`),
-        h("button", { type: "button", className: "link-button", onClick: () => { signOut(); setMe(null); } }, "Sign out"))),
+        h("button", { type: "button", className: "link-button", onClick: () => { signOut(); setFlash(null); setMe(null); } }, "Sign out"))),
     h("div", { id: "content", tabIndex: -1 }, h(PageBoundary, { key }, page)),
   );
 }

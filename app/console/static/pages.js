@@ -95,7 +95,7 @@ export function EnvironmentList({ me }) {
           ["SAVED", "IN_PROGRESS", "DRAFT", "FAILED", "PENDING_APPROVAL", "PUBLISHED", "DEPRECATED"].map((s) => h("option", { key: s, value: s }, STATUS_LABELS[s])))),
     ),
     h(ErrorText, { error }),
-    !page ? h(Loading, { what: "environments" }) : h(
+    !page ? (error ? null : h(Loading, { what: "environments" })) : h(
       Fragment,
       null,
       h("p", { className: "count", role: "status" }, `${page.totalCount} environment${page.totalCount === 1 ? "" : "s"}${page.totalCount > PAGE_SIZE ? `, page ${number}` : ""}`),
@@ -277,7 +277,7 @@ export function EnvironmentPage({ id, me, notice: initialNotice }) {
   const current = versions.find((v) => v.id === selected) || latest;
   const running = latest && RUNNING.has(latest.status);
   // The running build is followed whichever version is shown: its end reloads the page.
-  const live = useLiveLog(running ? latest.id : null, reload);
+  const live = useLiveLog(running ? latest : null, reload);
 
   // When a build starts, its version is the one shown (its log live).
   useEffect(() => { if (running) setSelected(latest.id); }, [latest && latest.id, running]);
@@ -401,7 +401,9 @@ function Versions({ shortName, versions, current, live, onSelect, onRevert, onEr
       current.finishedAt ? fact("Finished", when(current.finishedAt)) : null,
       current.status === "SUCCEEDED" ? fact("Size", current.archived ? "archived (a revert rebuilds it from its lock file)" : bytes(current.sizeBytes)) : null),
     h(ErrorText, { error }),
-    h(BuildLog, { version: current, stored: version ? version.log : null, live: live.versionId === current.id ? live : null }),
+    // live while the page knows the build runs; once it knows it ended, the stored log (written
+    // with the end), never a live one cut short
+    h(BuildLog, { version: current, stored: version ? version.log : null, live: RUNNING.has(current.status) && live.versionId === current.id ? live : null }),
     version && version.status === "SUCCEEDED" ? h(Downloads, { shortName, version, onError }) : null,
     version ? h(Fragment, null,
       h("h3", null, `Libraries requested in version ${version.number}`),
@@ -472,14 +474,21 @@ export function ChangeTable({ changes, caption, empty }) {
 }
 
 // A running build's log, followed from its first line (however late the page joins) to its
-// end. onChange is called when its first line comes (a queued build started) and at its end.
-// Kept after the end, until another build runs.
-function useLiveLog(versionId, onChange) {
+// end. onChange is called when its first line comes (a queued build started), at its end,
+// and when following failed (the page learns whether it still runs: if so, it is followed
+// again 2 s later). A rebuild of a failed version has its id but a new creation time: a new
+// build, followed anew.
+function useLiveLog(version, onChange) {
   const [log, setLog] = useState({ versionId: null, lines: [], state: "idle" });
+  const [retry, setRetry] = useState(0);
+  const versionId = version ? version.id : null;
+  const build = version ? `${version.id}@${version.createdAt}` : null;
   useEffect(() => {
     if (!versionId) return undefined;
     const seen = new Map(); // line number -> text: a replay after a reconnection repeats lines
     let pending = null;
+    let failed = false;
+    let again = null;
     const flush = () => {
       pending = null;
       const lines = [...seen.entries()].sort((a, b) => a[0] - b[0]).map((e) => e[1]);
@@ -493,17 +502,27 @@ function useLiveLog(versionId, onChange) {
         if (!pending) pending = requestAnimationFrame(flush);
         setLog((l) => (l.state === "live" ? l : { ...l, state: "live" }));
       },
-      status: (status) => setLog((l) => ({ ...l, state: status === "live" ? "live" : "reconnecting" })),
-      error: (err) => setLog((l) => ({ ...l, state: "error", error: err.message })),
+      status: (status) => setLog((l) => ({ ...l, state: status === "live" ? (seen.size ? "live" : "connecting") : "reconnecting" })),
+      error: (err) => {
+        failed = true;
+        setLog((l) => ({ ...l, state: "error", error: err.message }));
+        onChange();
+        again = setTimeout(() => setRetry((r) => r + 1), 2000);
+      },
       complete: () => {
         if (pending) cancelAnimationFrame(pending);
         flush();
+        if (failed) return; // not the build's end: the stream's
         setLog((l) => ({ ...l, state: "ended" }));
         onChange();
       },
     });
-    return () => { stop(); if (pending) cancelAnimationFrame(pending); };
-  }, [versionId]);
+    return () => {
+      stop();
+      clearTimeout(again);
+      if (pending) cancelAnimationFrame(pending);
+    };
+  }, [build, retry]);
   return log;
 }
 
