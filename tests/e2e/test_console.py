@@ -50,6 +50,10 @@ async def http(console_server: Server) -> AsyncIterator[httpx.AsyncClient]:
 
 
 async def test_the_console_is_served_by_envyard_alone(http: httpx.AsyncClient) -> None:
+    # every file shipped is served (and the package ships them all: pyproject's package-data)
+    static = ROOT / "app" / "console" / "static"
+    assert {p.name for p in static.iterdir()} == set(ASSETS) | {"index.html"}
+    assert '"app.console" = ["static/*"]' in (ROOT / "pyproject.toml").read_text()
     page = await http.get("/")
     assert page.status_code == 200
     assert page.headers["content-type"].startswith("text/html")
