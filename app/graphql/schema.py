@@ -22,6 +22,7 @@ from app.graphql.listing import Edges, Listing
 from app.graphql.types import (
     Activation,
     AfterEnvironment,
+    AfterPending,
     BaseEnvironment,
     Environment,
     EnvironmentConnection,
@@ -94,7 +95,7 @@ class Query:
         self,
         info: Info,
         first: First = None,
-        after: AfterEnvironment = None,
+        after: AfterPending = None,
     ) -> list[Environment]:
         user = await info.context.user()
         return _listing(await envs.pending_query(user, first, after))

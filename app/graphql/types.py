@@ -37,6 +37,14 @@ AfterEnvironment = Annotated[
         "after it even if it changed since)."
     ),
 ]
+AfterPending = Annotated[
+    strawberry.ID | None,
+    strawberry.argument(
+        description="The id of the last environment of the previous page: a page starts after "
+        "its place in the queue, its submission time (one that left the queue keeps it; one "
+        "resubmitted since has a new one, and the page starts after that)."
+    ),
+]
 
 EnvironmentStatus = strawberry.enum(EnvironmentStatusEnum, name="EnvironmentStatus")
 VersionStatus = strawberry.enum(VersionStatusEnum, name="VersionStatus")

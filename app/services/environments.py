@@ -101,7 +101,9 @@ async def pending_query(
     user: User, first: int | None = None, after: str | None = None
 ) -> QuerySet[Environment]:
     """The review queue, oldest submission first, all of it or `first` after the
-    environment `after` (which may have left the queue since: its submission time stays)."""
+    environment `after` (which may have left the queue since: its submission time stays; if
+    it was resubmitted since, the page starts after its new submission: the contract's `after`
+    is an id, which cannot carry the place it had when the previous page was read)."""
     access.require_admin(actor(user))
     first = pages.check_first(first, "pendingEnvironments")
     query = Environment.filter(
