@@ -36,6 +36,8 @@ class Settings:
     allowed_origins: tuple[str, ...] = ()
     queue_name: str = "envyard:queue"
     stale_build_after: float = 120.0
+    # How long a WebSocket connection's caller stands before its token is checked again.
+    token_recheck: float = 30.0
     docker_host: str | None = None
     docker_images: tuple[tuple[str, str], ...] = DEFAULT_DOCKER_IMAGES
     max_body_bytes: int = 256 * 1024
@@ -113,6 +115,7 @@ class Settings:
             allowed_origins=tuple(env.get("ENVYARD_ALLOWED_ORIGINS", "").split()),
             queue_name=env.get("ENVYARD_QUEUE_NAME") or "envyard:queue",
             stale_build_after=_positive_float(env, "ENVYARD_STALE_BUILD_AFTER", 120.0),
+            token_recheck=_positive_float(env, "ENVYARD_TOKEN_RECHECK", 30.0),
             docker_host=env.get("ENVYARD_DOCKER_HOST") or None,
             docker_images=_docker_images(env.get("ENVYARD_DOCKER_IMAGES")),
             max_body_bytes=_positive_int(env, "ENVYARD_MAX_BODY_BYTES", 256 * 1024),

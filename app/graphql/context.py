@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TypeAlias
@@ -28,6 +29,7 @@ class Context:
     response: Response | WebSocket | None = None
     connection_params: dict[str, Any] | None = None
     _user: User | None = field(default=None, repr=False)
+    _checked: float = field(default=0.0, repr=False)  # when the token was last looked up
     # Batches the `log` fields of one response into one query. Not a cache: a WebSocket
     # context lives as long as its connection, and a log changes while it builds.
     log_loader: DataLoader[Version, str] = field(init=False, repr=False)
@@ -67,18 +69,31 @@ class Context:
         return self.request.headers.get("authorization")
 
     async def user(self) -> User:
-        """The caller; UNAUTHENTICATED when the token is missing or unknown."""
-        if self._user is None:
-            token = bearer_token(self._authorization())
-            if token is None:
-                raise Unauthenticated(
-                    "Send your API token as 'Authorization: Bearer <token>' (on WebSocket, "
-                    "under 'Authorization' in the connection_init payload)."
-                )
-            self._user = await authenticate(token)
-            if self._user is None:
-                raise Unauthenticated("This API token is not valid.")
-        return self._user
+        """The caller; UNAUTHENTICATED when the token is missing or unknown.
+
+        An HTTP request is one moment. A WebSocket connection lives on, so the token it
+        opened with is looked up again when its last check is older than
+        ENVYARD_TOKEN_RECHECK: a token rotated meanwhile ends the subscriptions that ask
+        (the build log's and the events' do, as they send)."""
+        if self._user is not None and not self._stale():
+            return self._user
+        token = bearer_token(self._authorization())
+        if token is None:
+            raise Unauthenticated(
+                "Send your API token as 'Authorization: Bearer <token>' (on WebSocket, "
+                "under 'Authorization' in the connection_init payload)."
+            )
+        user = await authenticate(token)
+        self._user, self._checked = user, time.monotonic()
+        if user is None:
+            raise Unauthenticated("This API token is not valid.")
+        return user
+
+    def _stale(self) -> bool:
+        return (
+            isinstance(self.request, WebSocket)
+            and time.monotonic() - self._checked > self.runtime.settings.token_recheck
+        )
 
 
 async def _environments(ids: list[int]) -> list[models.Environment]:

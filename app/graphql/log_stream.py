@@ -48,6 +48,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     NextMessagePayload,
 )
 
+from app.domain.errors import Unauthenticated
 from app.graphql.context import Context
 from app.graphql.errors import coded, stream_failure
 from app.graphql.transport import WebSocketAdapter
@@ -254,7 +255,15 @@ class LogStreamHandler(BaseGraphQLTransportWSHandler[Context, None]):
         while True:
             try:
                 batch = await anext(lines)
+                await self.context.user()  # still this token's? (checked again now and then)
             except StopAsyncIteration:
+                return
+            except Unauthenticated as refused:
+                error = coded(GraphQLError(str(refused), original_error=refused))
+                payload = NextMessagePayload(data=None, errors=[error.formatted])
+                await operation.send_operation_message(
+                    NextMessage(id=operation.id, type="next", payload=payload)
+                )
                 return
             except Exception as exc:
                 # What the resolver in schema.py raises and Strawberry sends for a stream

@@ -12,7 +12,7 @@ from strawberry.types.execution import ExecutionContext
 from tortoise.queryset import QuerySet
 
 from app.db import models
-from app.domain.errors import BadUserInput, InvalidState
+from app.domain.errors import BadUserInput, InvalidState, Unauthenticated
 from app.eventbus import Lagging
 from app.graphql.context import Info
 from app.graphql.errors import code_in_place, stream_failure
@@ -324,7 +324,10 @@ class Subscription:
         user = await info.context.user()
         try:
             async for event in events.follow(info.context.runtime.events, user):
+                await info.context.user()  # still this token's? (checked again now and then)
                 yield EnvironmentEvent.of(event)
+        except Unauthenticated:
+            raise
         except Lagging as exc:
             raise InvalidState(str(exc)) from None
         except Exception as exc:

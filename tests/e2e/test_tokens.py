@@ -1,0 +1,88 @@
+"""A WebSocket connection's token is checked again while it lives (ENVYARD_TOKEN_RECHECK):
+a token rotated meanwhile ends the subscriptions it was following with UNAUTHENTICATED,
+on a real `envyard serve`."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.support.client import Client
+from tests.support.ops import BUILD, create, wait_built
+from tests.support.server import Server, base_env, database_url, run_server
+
+pytestmark = pytest.mark.e2e
+
+EVENTS = "subscription { environmentEvents { kind environment { shortName } } }"
+LOG = "subscription($v: ID!) { buildLog(versionId: $v) { number text } }"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, index_url: str) -> Iterator[Server]:
+    data_dir = tmp_path_factory.mktemp("data-tokens")
+    for url in database_url("sqlite", data_dir):
+        env = {**base_env(data_dir, url, index_url), "ENVYARD_TOKEN_RECHECK": "0.2"}
+        with run_server(env) as running:
+            yield running
+
+
+async def next_payload(messages: Any) -> dict[str, Any]:
+    return dict(await asyncio.wait_for(anext(messages), 60))
+
+
+async def test_a_rotated_token_ends_the_events_it_followed(server: Server) -> None:
+    token = server.add_user("tokens", "erin")
+    old = Client(server.http_url, server.ws_url, token)
+    try:
+        async with old.subscription(EVENTS) as messages:
+            await asyncio.sleep(0.5)  # the server registers the subscription
+            await create(old, shortName="t1", fullName="Before")
+            first = await next_payload(messages)
+            assert first["data"]["environmentEvents"]["environment"]["shortName"] == "t1"
+            new = Client(server.http_url, server.ws_url, await rotate(server, "tokens", "erin"))
+            try:
+                await asyncio.sleep(0.3)  # past the connection's last check
+                await create(new, shortName="t2", fullName="After")
+            finally:
+                await new.aclose()
+            refused = await next_payload(messages)
+            assert refused.get("data") is None
+            assert refused["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+            with pytest.raises(StopAsyncIteration):  # and the subscription completed
+                await next_payload(messages)
+    finally:
+        await old.aclose()
+
+
+async def test_a_rotated_token_ends_the_build_log_it_followed(server: Server) -> None:
+    token = server.add_user("tokens", "finn")
+    old = Client(server.http_url, server.ws_url, token)
+    try:
+        env = await create(old, shortName="slow", fullName="Slow", pipLibraries=["yard-sloth"])
+        version = (await old(BUILD, id=env["id"]))["buildEnvironment"]
+        async with old.subscription(LOG, v=version["id"]) as messages:
+            first = await next_payload(messages)
+            assert first["data"]["buildLog"]["number"] == 1
+            new_token = await rotate(server, "tokens", "finn")
+            refused: dict[str, Any] = {}
+            async for payload in messages:  # lines until the next check refuses it
+                if payload.get("errors"):
+                    refused = payload
+                    break
+                assert "Build succeeded" not in payload["data"]["buildLog"]["text"]
+            assert refused["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+        new = Client(server.http_url, server.ws_url, new_token)
+        try:
+            built = await wait_built(new, env["id"])  # the build itself goes on
+            assert built["status"] == "DRAFT"
+        finally:
+            await new.aclose()
+    finally:
+        await old.aclose()
+
+
+async def rotate(server: Server, org: str, username: str) -> str:
+    return await asyncio.to_thread(server.new_token, org, username)
