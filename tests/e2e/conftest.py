@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.support.client import Client
@@ -20,6 +22,7 @@ from tests.support.server import (
     database_url,
     distributed_env,
     run_server,
+    standalone_sqlite,
     start_worker,
     stop_process,
 )
@@ -38,12 +41,13 @@ def server(
     data_dir = tmp_path_factory.mktemp(f"data-{mode}")
     if mode != "distributed":
         for url in database_url(mode, data_dir):
-            with run_server(base_env(data_dir, url, index_url, conda_channel_url)) as running:
+            with run_server(deployment_env(data_dir, url, index_url, conda_channel_url)) as running:
                 yield running
         return
     in_thread(require_docker)
     for url in database_url("postgres", data_dir):
-        env = distributed_env(base_env(data_dir, url, index_url, conda_channel_url), BASE_IMAGE)
+        base = deployment_env(data_dir, url, index_url, conda_channel_url)
+        env = distributed_env(base, BASE_IMAGE)
         with run_server(env) as api, run_server(env) as peer:
             api.mode, api.peer = "distributed", peer
             api.workers = [start_worker(env), start_worker(env)]
@@ -52,6 +56,29 @@ def server(
             finally:
                 for worker in api.workers:
                     stop_process(worker)
+
+
+def deployment_env(
+    data_dir: Path, url: str, index_url: str, conda_channel_url: str
+) -> dict[str, str]:
+    # A WebSocket connection's token is checked again every 0.2 s (30 s by default), so that
+    # tests/e2e/test_tokens.py sees a rotated token end its streams at once.
+    env = base_env(data_dir, url, index_url, conda_channel_url)
+    return {**env, "ENVYARD_TOKEN_RECHECK": "0.2"}
+
+
+@pytest.fixture(scope="module")
+def standalone(tmp_path_factory: pytest.TempPathFactory, index_url: str) -> Iterator[Server]:
+    """A standalone SQLite server of the module's own (the browser tests)."""
+    with standalone_sqlite(tmp_path_factory.mktemp("data-standalone"), index_url) as running:
+        yield running
+
+
+@pytest.fixture
+async def http(standalone: Server) -> AsyncIterator[httpx.AsyncClient]:
+    """Plain HTTP to the module's standalone server."""
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{standalone.port}", timeout=30) as c:
+        yield c
 
 
 @dataclass

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
@@ -26,7 +25,7 @@ from app.console import ASSETS
 from tests.support.browser import Guard, launch, require_chromium
 from tests.support.client import Client
 from tests.support.ops import create, wait_built
-from tests.support.server import ROOT, Server, standalone_sqlite
+from tests.support.server import ROOT, Server
 
 pytestmark = pytest.mark.e2e
 
@@ -34,19 +33,6 @@ ARTEFACTS = Path(os.environ.get("ENVYARD_TEST_ARTEFACTS", ROOT / "test-artefacts
 WIDE = {"width": 1280, "height": 800}
 NARROW = {"width": 390, "height": 800}
 LIVE = 60_000  # ms: a build's end, seen in the page
-
-
-@pytest.fixture(scope="module")
-def console_server(tmp_path_factory: pytest.TempPathFactory, index_url: str) -> Iterator[Server]:
-    with standalone_sqlite(tmp_path_factory.mktemp("data-console"), index_url) as server:
-        yield server
-
-
-@pytest.fixture
-async def http(console_server: Server) -> AsyncIterator[httpx.AsyncClient]:
-    base = f"http://127.0.0.1:{console_server.port}"
-    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
-        yield client
 
 
 async def test_the_console_is_served_by_envyard_alone(http: httpx.AsyncClient) -> None:
@@ -126,9 +112,9 @@ async def fits(page: Page) -> None:
     assert width <= 0, f"{width} px wider than the window at {page.url}"
 
 
-async def test_from_creation_to_published_in_the_browser(console_server: Server) -> None:
+async def test_from_creation_to_published_in_the_browser(standalone: Server) -> None:
     require_chromium()
-    server = console_server
+    server = standalone
     origin = f"http://127.0.0.1:{server.port}"
     alice = server.add_user("default", "alice")
     bob = server.add_user("default", "bob")
@@ -430,9 +416,9 @@ async def _a_build_is_cancelled(browser: Browser, guard: Guard, origin: str, tok
     await page.context.close()
 
 
-async def test_the_environment_list_pages_and_filters(console_server: Server) -> None:
+async def test_the_environment_list_pages_and_filters(standalone: Server) -> None:
     require_chromium()
-    server = console_server
+    server = standalone
     carol = server.add_user("elsewhere", "carol")  # an organization of her own
     client = Client(server.http_url, server.ws_url, carol)
     try:
@@ -482,9 +468,9 @@ async def live_event(page: Page, client: Client, prefix: str) -> None:
     raise AssertionError(f"no event of {prefix}* arrived live")
 
 
-async def test_live_updates_come_back_after_the_connection_drops(console_server: Server) -> None:
+async def test_live_updates_come_back_after_the_connection_drops(standalone: Server) -> None:
     require_chromium()
-    server = console_server
+    server = standalone
     dave = server.add_user("third", "dave")
     client = Client(server.http_url, server.ws_url, dave)
     guard = Guard()
@@ -521,4 +507,44 @@ async def test_live_updates_come_back_after_the_connection_drops(console_server:
         await client.aclose()
     # the first connection, the two made again, and the new sign-in's (back on the events page)
     assert len(guard.websockets) == 4
+    assert guard.errors == [] and guard.failed == [] and guard.external == []
+
+
+async def test_the_live_log_in_every_mode(server: Server) -> None:
+    """The build log as the page shows it, standalone on SQLite and PostgreSQL and from a
+    Docker worker through Redis: live from the first line, and a window joining mid-build
+    shows it from line 1 and follows it to the end."""
+    require_chromium()
+    origin = f"http://127.0.0.1:{server.port}"
+    token = server.add_user("watchers", "lena")
+    guard = Guard()
+    async with async_playwright() as playwright:
+        browser = await launch(playwright)
+        try:
+            page = await sign_in(browser, guard, origin, token)
+            await page.get_by_role("link", name="New Environment").first.click()
+            await page.get_by_label("Short name").fill("live")
+            await page.get_by_label("Full name").fill("Followed live")
+            await page.get_by_label("Pip libraries").fill("yard-sloth")  # its page takes 8 s
+            await page.evaluate(RECORD_LOG)
+            await page.get_by_role("button", name="Save and Build").click()
+            log = page.locator("pre.log")
+            await expect(log).to_contain_text("$ uv pip install", timeout=LIVE)
+            late = await sign_in(browser, guard, origin, token)
+            await late.goto(page.url)
+            late_log = late.locator("pre.log")
+            await expect(late_log).to_contain_text("$ uv pip install")
+            assert (await late_log.text_content() or "").startswith("Build of live version 1")
+            for window in (page, late):
+                await expect(window.locator("pre.log")).to_contain_text(
+                    "Build succeeded: version 1 is ready", timeout=LIVE
+                )
+                await ended_in(window)
+            shown = await page.evaluate("window.envyardLog")
+            installing = [t for t, text in shown if "$ uv pip install" in text]
+            ended = [t for t, text in shown if "Build succeeded" in text]
+            assert installing and ended and ended[0] - installing[0] > 2000, shown
+            assert all(text.startswith("Build of live version 1 started") for _, text in shown)
+        finally:
+            await browser.close()
     assert guard.errors == [] and guard.failed == [] and guard.external == []

@@ -11,7 +11,6 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import AsyncIterator, Iterator
 from urllib.parse import quote
 
 import httpx
@@ -22,25 +21,12 @@ from app.graphql.ide import ASSETS
 from tests.support.browser import Guard, launch, require_chromium
 from tests.support.client import Client
 from tests.support.ops import BUILD, create, wait_built
-from tests.support.server import Server, standalone_sqlite
+from tests.support.server import Server
 
 pytestmark = pytest.mark.e2e
 
 # ENVYARD_GRAPHIQL_SCREENSHOT=/tmp/graphiql.png keeps a picture of the page at the end.
 SCREENSHOT = os.environ.get("ENVYARD_GRAPHIQL_SCREENSHOT")
-
-
-@pytest.fixture(scope="module")
-def graphiql_server(tmp_path_factory: pytest.TempPathFactory, index_url: str) -> Iterator[Server]:
-    with standalone_sqlite(tmp_path_factory.mktemp("data-graphiql"), index_url) as server:
-        yield server
-
-
-@pytest.fixture
-async def http(graphiql_server: Server) -> AsyncIterator[httpx.AsyncClient]:
-    base = f"http://127.0.0.1:{graphiql_server.port}"
-    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
-        yield client
 
 
 async def test_the_page_loads_only_envyards_own_assets(http: httpx.AsyncClient) -> None:
@@ -80,9 +66,9 @@ async def test_the_page_loads_only_envyards_own_assets(http: httpx.AsyncClient) 
         assert (await http.get(path)).status_code == 404, path
 
 
-async def test_query_and_subscription_in_graphiql_offline(graphiql_server: Server) -> None:
+async def test_query_and_subscription_in_graphiql_offline(standalone: Server) -> None:
     require_chromium()
-    server = graphiql_server
+    server = standalone
     origin = f"http://127.0.0.1:{server.port}"
     token = server.admin_token
     assert token

@@ -156,12 +156,19 @@ export function EnvironmentForm({ id, navigate }) {
     }
   }, [existing]);
   const baseList = (bases && bases.baseEnvironments) || [];
+  // a new environment needs the Python versions on offer before it can be saved
+  const ready = editing || (Boolean(bases) && Boolean(form.pythonVersion || form.base));
   const versions = [...new Set(baseList.map((b) => b.pythonVersion))];
   useEffect(() => {
     if (!editing && !form.pythonVersion && versions.length) setForm((f) => ({ ...f, pythonVersion: versions[versions.length - 1] }));
   }, [bases]);
 
-  const set = (key) => (e) => setForm({ ...form, [key]: e.target.value });
+  // functional: an update never starts from an older form (the default Python version is
+  // set when the base environments arrive, perhaps while the person types)
+  const set = (key) => (e) => {
+    const { value } = e.target;
+    setForm((f) => ({ ...f, [key]: value }));
+  };
   async function save(andBuild) {
     setBusy(andBuild ? "build" : "save");
     setErrors({});
@@ -236,8 +243,8 @@ export function EnvironmentForm({ id, navigate }) {
       h(
         "div",
         { className: "actions" },
-        h("button", { type: "submit", className: "button", disabled: Boolean(busy) }, busy === "save" ? "Saving…" : "Save"),
-        h("button", { type: "button", className: "button primary", disabled: Boolean(busy), onClick: () => save(true) }, busy === "build" ? "Saving and building…" : "Save and Build"),
+        h("button", { type: "submit", className: "button", disabled: Boolean(busy) || !ready }, busy === "save" ? "Saving…" : "Save"),
+        h("button", { type: "button", className: "button primary", disabled: Boolean(busy) || !ready, onClick: () => save(true) }, busy === "build" ? "Saving and building…" : "Save and Build"),
         link(editing ? `#/environments/${id}` : "#/", "Cancel", { className: "button subtle" }),
       ),
     ),
