@@ -16,7 +16,6 @@ nothing reaches a shell.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import tomllib
 from collections import deque
@@ -270,14 +269,10 @@ class Steps:
 
     # -- uv ------------------------------------------------------------------------------
 
-    async def _venv(self, interpreter: str, prefix: str, *, introduce: bool = False) -> None:
+    async def _venv(self, interpreter: str, prefix: str) -> None:
         """A new virtualenv: a copy of uv's for that interpreter where the host keeps one,
         else `uv venv`. The build's own files may be in the prefix already (the local
-        builder keeps them there).
-
-        uv asks every interpreter it has not seen (a new virtualenv's is one) what it is,
-        once, and caches the answer: ~50 ms of starting Python. With `introduce`, uv asks
-        it here (while the resolution runs beside), so that the install finds it known."""
+        builder keeps them there)."""
         writing = None
         if self._venvs is not None:
             try:
@@ -293,12 +288,6 @@ class Steps:
         else:
             made = ("venv", "--no-project", "--allow-existing", "--python", interpreter, prefix)
             await self._uv(*made)
-        if introduce:
-            with contextlib.suppress(ChildFailed):  # the install says why, if it matters
-                await self._host.output(
-                    [self._tools.uv, "pip", "list", "--quiet", "--no-config", "--color", "never",
-                     "--python", f"{prefix}/bin/python"]
-                )  # fmt: skip
 
     async def _written(self) -> None:
         """Wait for the files of new virtualenvs still being written; BuildFailed if one
@@ -334,11 +323,12 @@ class Steps:
         packages the environment starts from (the previous version's, as pins for a new
         virtualenv, or what the virtualenv updated in place holds), named so that they stay,
         at their versions where the resolution allows (they are its preferences). uv writes
-        the resolution as a pylock.toml, installs its files, and the lock file takes their
-        URLs from it. A new virtualenv is made while uv resolves (for its interpreter).
-        Version 1, with nothing to keep, installs its requirements straight away, the
-        resolution beside it (`straight`): it gives the lock file the URLs of the files of
-        the versions installed, which it resolves alike."""
+        the resolution as a pylock.toml, whose files the lock file names. Beside it, the
+        requirements are installed with those packages kept exactly, and the resolution
+        installed only where that differs (`_keeping`). Version 1, with nothing to keep,
+        installs its requirements straight away, the resolution beside it (`straight`): it
+        gives the lock file the URLs of the files of the versions installed, which it
+        resolves alike."""
         fresh = plan.interpreter is not None
         if fresh:
             await self._emit(
@@ -354,6 +344,7 @@ class Steps:
         work = self._tools.work
         resolved = f"{work}/resolved/pylock.toml"  # uv wants this file name
         requirements = f"{work}/requirements.txt"
+        kept = f"{work}/kept.txt"
         # A new virtualenv with nothing to keep (version 1): the install resolves the
         # requirements itself, as the resolution does (the same index and cache), so it
         # need not wait for it; the resolution, run beside, only gives the lock file URLs.
@@ -361,13 +352,14 @@ class Steps:
         venv: Callable[[], Coroutine[Any, Any, None]] | None = None
         if fresh:
             assert plan.interpreter is not None
-            venv = partial(self._venv, plan.interpreter, plan.prefix, introduce=not straight)
+            venv = partial(self._venv, plan.interpreter, plan.prefix)
         resolve: Callable[[], Coroutine[Any, Any, None]] | None = None
         if lines:
             files = {requirements: "".join(f"{line}\n" for line in lines).encode()}
             if starting:
                 # an existing output file is what `uv pip compile` keeps where it can
                 files[resolved] = preferences(starting).encode()
+                files[kept] = pins(starting).encode()  # the install beside it keeps them
             await self._host.put(files)
             libraries = count(len(request.pip_requirements), "pip library", "pip libraries")
             await self._emit(
@@ -388,24 +380,36 @@ class Steps:
             requirements if straight else resolved, index=True,
         )  # fmt: skip
         resolved_ok = True
+        survey: inventory.Survey | None = None
+        resolution: dict[str, Any] | None = None
         if straight:
             if venv is not None:  # alone: beside the resolution it takes longer
                 await venv()
             if resolve is not None:  # there are libraries to install
                 resolved_ok = await self._beside(resolve, install)
+        elif resolve is not None and starting:
+            keeping = partial(self._uv, "pip", "install", "--python", plan.python, "-r",
+                              requirements, "--constraint", kept, index=True)  # fmt: skip
+            exact = partial(install, "--exact")
+            survey, resolution = await self._keeping(
+                plan.prefix, resolved, resolve, venv, keeping, exact
+            )
         else:
-            # started first: the resolution takes longer than the virtualenv
             await _all([step for step in (resolve, venv) if step is not None])
             if lines:
                 await install()
         urls: dict[str, str] = {}
         if lines and resolved_ok:
             try:
-                urls = pylock_urls(tomllib.loads(await self._host.get(resolved)))
+                if resolution is None:
+                    resolution = tomllib.loads(await self._host.get(resolved))
+                urls = pylock_urls(resolution)
             except (ChildFailed, tomllib.TOMLDecodeError) as exc:  # built: not lost for it
                 await self._no_urls(exc)
         await self._written()
-        packages = (await inventory.survey_built(self._host, plan.prefix)).packages
+        if survey is None:
+            survey = await inventory.survey_built(self._host, plan.prefix)
+        packages = survey.packages
         pip = [
             (p.name, p.version, urls.get(file_key(p.name, p.version), ""))
             for p in packages
@@ -413,6 +417,58 @@ class Steps:
         ]
         lockfile = pip_lock_text(pip, self._settings.index_url)
         return BuildResult(plan.python, packages, lockfile=lockfile, channels=[])
+
+    async def _keeping(
+        self,
+        prefix: str,
+        resolved: str,
+        resolve: Callable[[], Coroutine[Any, Any, None]],
+        venv: Callable[[], Coroutine[Any, Any, None]] | None,
+        keep: Callable[[], Coroutine[Any, Any, None]],
+        exact: Callable[[], Coroutine[Any, Any, None]],
+    ) -> tuple[inventory.Survey, dict[str, Any]]:
+        """A next version's install, beside its resolution (`resolve`): `keep` installs the
+        requirements with the packages the environment starts from as constraints (their
+        versions exactly), which is what the resolution chooses unless a library needs one
+        of them moved. Once both are done, what was installed is compared with the
+        resolution: the same, it stays; else (or if `keep` failed) `exact` installs the
+        resolution's files, removing what it does not list. The environment always ends as
+        the resolution says; the common case, nothing moved, waits for one uv process
+        instead of two in a row. What the environment holds, and the resolution."""
+        outcome: list[bool] = []
+
+        async def keeping() -> None:
+            if venv is not None:
+                await venv()
+            await self._emit(
+                "Installing them with the previous version's packages at their versions, "
+                "beside the resolution"
+            )
+            try:
+                await keep()
+            except BuildFailed as exc:  # the resolution decides: installed below
+                await self._emit(
+                    "The previous version's packages cannot all keep their versions "
+                    f"({str(exc).rstrip('.')}): installing the resolution's"
+                )
+                outcome.append(False)
+            else:
+                outcome.append(True)
+
+        await _all([resolve, keeping])  # a failing resolution fails the build
+        try:
+            resolution = tomllib.loads(await self._host.get(resolved))
+        except (ChildFailed, tomllib.TOMLDecodeError) as exc:  # uv wrote it: never seen
+            raise BuildFailed(f"The resolution could not be read: {exc}") from exc
+        await self._written()
+        if outcome == [True]:
+            survey = await inventory.survey_built(self._host, prefix)
+            moved = differences(resolution, survey.packages)
+            if not moved:
+                return survey, resolution
+            await self._emit(f"The resolution differs: {'; '.join(moved)}. Installing its versions")
+        await exact()
+        return await inventory.survey_built(self._host, prefix), resolution
 
     async def _beside(
         self,
@@ -498,6 +554,29 @@ def pylock_urls(lock: dict[str, Any]) -> dict[str, str]:
                 suffix = f"#sha256={digest}" if digest else ""
                 found[file_key(package["name"], package.get("version", ""))] = wheel["url"] + suffix
                 break
+    return found
+
+
+def differences(resolution: dict[str, Any], packages: Sequence[Package]) -> list[str]:
+    """How the pip packages installed differ from a pylock.toml's: `name a -> b`, `name b
+    added`, `name a removed`; empty when they are the same versions."""
+    want = {
+        str(canonicalize_name(p["name"])): str(p.get("version", ""))
+        for p in resolution.get("packages", [])
+    }
+    have = {
+        str(canonicalize_name(p.name)): p.version
+        for p in packages
+        if p.manager is PackageManager.PIP
+    }
+    found = []
+    for name in sorted({*want, *have}):
+        if name not in have:
+            found.append(f"{name} {want[name]} added")
+        elif name not in want:
+            found.append(f"{name} {have[name]} removed")
+        elif canonicalize_version(have[name]) != canonicalize_version(want[name]):
+            found.append(f"{name} {have[name]} -> {want[name]}")
     return found
 
 

@@ -260,7 +260,8 @@ LOCKFILES = (
 async def test_a_next_version_keeps_the_previous_versions_where_it_can(people):
     """Built on top of the previous version: its packages stay at their versions unless a
     library asks for others (the one uv resolution prefers them), and the lock file names
-    the file of each version installed, with its hash."""
+    the file of each version installed, with its hash. The install that keeps them exactly,
+    run beside the resolution, stays only when it is what the resolution chose."""
     alice = people.alice
     env = await create(alice, pipLibraries=["yard-alpha==1.0"])
     env, _ = await build(alice, env["id"])
@@ -269,16 +270,32 @@ async def test_a_next_version_keeps_the_previous_versions_where_it_can(people):
     env, _ = await build(alice, env["id"])
     v2 = env["versions"][1]
     assert installed(v2) == {"yard-alpha": "1.0", "yard-beta": "1.0"}, v2["log"]
-    await alice(UPDATE, id=env["id"], i={"pipLibraries": ["yard-beta", "yard-alpha>=2"]})
+    assert KEPT in v2["log"] and MOVED not in v2["log"] and REFUSED not in v2["log"]
+    # yard-zeta's newest release needs yard-alpha 2.0: the resolution takes both newest,
+    # where keeping yard-alpha would have taken yard-zeta 1.0
+    await alice(UPDATE, id=env["id"], i={"pipLibraries": ["yard-beta", "yard-zeta"]})
     env, _ = await build(alice, env["id"])
     v3 = env["versions"][2]
-    assert installed(v3) == {"yard-alpha": "2.0", "yard-beta": "1.0"}, v3["log"]
-    lock = read_lock((await alice(LOCKFILES, id=v3["id"]))["version"]["lock"])
+    assert installed(v3) == {"yard-alpha": "2.0", "yard-beta": "1.0", "yard-zeta": "2.0"}
+    assert f"{MOVED} yard-alpha 1.0 -> 2.0; yard-zeta 1.0 -> 2.0." in v3["log"], v3["log"]
+    # a library asking for another version of a kept package: keeping them cannot work
+    update = {"pipLibraries": ["yard-beta", "yard-zeta", "yard-alpha<=1.0"]}
+    await alice(UPDATE, id=env["id"], i=update)
+    env, _ = await build(alice, env["id"])
+    v4 = env["versions"][3]
+    assert installed(v4) == {"yard-alpha": "1.0", "yard-beta": "1.0", "yard-zeta": "1.0"}
+    assert REFUSED in v4["log"] and MOVED not in v4["log"], v4["log"]
+    lock = read_lock((await alice(LOCKFILES, id=v4["id"]))["version"]["lock"])
     files = {p["name"]: p["location"] for p in lock["packages"] if p["name"].startswith("yard")}
-    assert files.keys() == {"yard-alpha", "yard-beta"}
+    assert files.keys() == {"yard-alpha", "yard-beta", "yard-zeta"}
     for name, location in files.items():
-        wheel = f"{name.replace('-', '_')}-{installed(v3)[name]}-py3-none-any.whl#sha256="
+        wheel = f"{name.replace('-', '_')}-{installed(v4)[name]}-py3-none-any.whl#sha256="
         assert wheel in location, location
+
+
+KEPT = "Installing them with the previous version's packages at their versions"
+MOVED = "The resolution differs:"
+REFUSED = "The previous version's packages cannot all keep their versions"
 
 
 async def test_lock_files_list_exactly_the_installed_packages(server, people):

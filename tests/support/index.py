@@ -172,6 +172,9 @@ CATALOGUE = [
     Dist("yard-alpha", "1.0"),
     Dist("yard-alpha", "2.0"),
     Dist("yard-beta", "1.0", requires=["yard-alpha>=1.0"]),
+    # Its newest release needs the newest yard-alpha; the one before does not.
+    Dist("yard-zeta", "1.0", requires=["yard-alpha>=1.0"]),
+    Dist("yard-zeta", "2.0", requires=["yard-alpha>=2.0"]),
     # The Python distribution of the test channel's conda package yardc-alpha, on PyPI too.
     Dist("yardc-alpha", "2.0"),
     Dist("yard-gamma", "0.5", extras={"fast": ["yard-delta"]}),
