@@ -10,7 +10,10 @@ graphql-transport-ws clients in 4 client processes (2 per API), as browsers on o
 machines would be.
 - live: BENCH_SUBSCRIBERS (default 1,000) subscribers join, then BENCH_LINES (default 400)
   lines are written at BENCH_RATE lines per second (default 50); each line's latency is its
-  arrival at a subscriber minus the time Redis stored it (the stream entry id, ms);
+  arrival at a subscriber minus the time Redis stored it (the stream entry id, ms). They
+  are BENCH_USERS people (default 50, their tokens taken in turn), and each connection's
+  token is looked up again every BENCH_TOKEN_RECHECK s (default 2; ENVYARD_TOKEN_RECHECK,
+  30 s in a deployment, whose long builds see many): the re-checks happen within the run;
 - late joiners: a build whose log already holds 100,000 lines; the time for 1 subscriber,
   then 10 at once, to receive every line, on the direct path (a plain buildLog document)
   and, for one joiner, through Strawberry (the same fields with `@include(if: true)`); the
@@ -53,6 +56,8 @@ RATE = float(os.environ.get("BENCH_RATE", "50"))
 REPLAY = 100_000
 REDIS = os.environ.get("ENVYARD_TEST_REDIS", "redis://127.0.0.1:6379/0")
 CLIENT_PROCESSES = 4
+USERS = int(os.environ.get("BENCH_USERS", "50"))
+RECHECK = float(os.environ.get("BENCH_TOKEN_RECHECK", "2"))
 
 DIRECT = "subscription($v: ID!) { buildLog(versionId: $v) { number text } }"
 STRAWBERRY = "subscription($v: ID!) { buildLog(versionId: $v) { number text @include(if: true) } }"
@@ -85,6 +90,8 @@ async def subscribe(
             message = json.loads(frame)
             if message["type"] != "next":
                 break
+            if message["payload"].get("errors"):
+                raise RuntimeError(message["payload"]["errors"])
             number = message["payload"]["data"]["buildLog"]["number"]
             arrivals.append((number, time.time()))
             if number >= until:
@@ -109,15 +116,18 @@ async def replay(ws_url: str, token: str, version_id: str, document: str, until:
 
 
 def subscribe_many(
-    ws_url: str, token: str, version_id: str, count: int, document: str, until: int
+    ws_url: str, tokens: list[str], version_id: str, count: int, document: str, until: int
 ) -> tuple[list[list[tuple[int, float]]], float]:
-    """In a client process: `count` subscribers; their arrivals, and the CPU seconds the
-    process used."""
+    """In a client process: `count` subscribers, the tokens taken in turn; their arrivals,
+    and the CPU seconds the process used."""
 
     async def run() -> list[list[tuple[int, float]]]:
         return list(
             await asyncio.gather(
-                *(subscribe(ws_url, token, version_id, document, until) for _ in range(count))
+                *(
+                    subscribe(ws_url, tokens[i % len(tokens)], version_id, document, until)
+                    for i in range(count)
+                )
             )
         )
 
@@ -126,7 +136,9 @@ def subscribe_many(
     return found, time.process_time() - used
 
 
-async def building_version(admin: Any, short: str) -> Version:
+async def building_version(admin: Any, short: str, *, published: bool = False) -> Version:
+    """A version being built; of an environment with a published version 1 (which the whole
+    organization sees) when `published`."""
     env = await Environment.create(
         organization_id=admin.organization_id,
         creator_id=admin.id,
@@ -134,8 +146,12 @@ async def building_version(admin: Any, short: str) -> Version:
         full_name="fan-out",
         python_version="3.11",
         status=EnvironmentStatus.IN_PROGRESS,
+        published_number=1 if published else None,
     )
-    return await Version.create(environment_id=env.id, number=1, status=VersionStatus.BUILDING)
+    if published:
+        await Version.create(environment_id=env.id, number=1, status=VersionStatus.SUCCEEDED)
+    number = 2 if published else 1
+    return await Version.create(environment_id=env.id, number=number, status=VersionStatus.BUILDING)
 
 
 def pct(values: list[float], q: float) -> float:
@@ -144,7 +160,7 @@ def pct(values: list[float], q: float) -> float:
 
 
 async def live(
-    bus: RedisLogBus, namespace: str, ws_urls: list[str], token: str, version: Version
+    bus: RedisLogBus, namespace: str, ws_urls: list[str], tokens: list[str], version: Version
 ) -> list[str]:
     key = log_key(version.id, version.attempt)
     await bus.append(key, "line 1: the build starts")
@@ -158,7 +174,7 @@ async def live(
                 pool,
                 subscribe_many,
                 ws_urls[i % len(ws_urls)],
-                token,
+                tokens,
                 str(version.id),
                 share,
                 DIRECT,
@@ -235,21 +251,33 @@ async def main() -> None:
             # No worker runs here: the API processes never build; a shared data directory
             # is what the settings ask for of a local builder in the distributed mode.
             "ENVYARD_SHARED_DATA_DIR": "1",
+            # Each connection's token is looked up again this often (30 s by default): within
+            # the run, as in a deployment's longer builds.
+            "ENVYARD_TOKEN_RECHECK": str(RECHECK),
         }
         settings = Settings.from_env(env)
         with run_server(env) as first, run_server(env) as second:
             async with database(settings):
                 admin, token = await add_user("fan", "admin", admin=True)
-                running = await building_version(admin, "live")
+                # the live subscribers are USERS people of the organization, which sees
+                # the environment (it has a published version)
+                tokens = [token] + [
+                    (await add_user("fan", f"user{i}", admin=False))[1] for i in range(1, USERS)
+                ]
+                running = await building_version(admin, "live", published=True)
                 replayed = await building_version(admin, "late")
             bus = RedisLogBus(REDIS, namespace=namespace, retention=600, max_build_seconds=600)
             ws_urls = [first.ws_url, second.ws_url]
             try:
-                lines = await live(bus, namespace, ws_urls, token, running)
+                lines = await live(bus, namespace, ws_urls, tokens, running)
                 lines += await late(bus, ws_urls, token, replayed)
             finally:
                 await bus.aclose()
-    print("log fan-out, distributed mode (PostgreSQL, Redis), 2 API processes")
+    print(
+        "log fan-out, distributed mode (PostgreSQL, Redis), 2 API processes; the live "
+        f"subscribers use {USERS} users' tokens, each connection's checked again every "
+        f"{RECHECK:g} s"
+    )
     for line in lines:
         print(" ", line)
 

@@ -19,7 +19,7 @@ from app.domain.errors import Unauthenticated
 from app.domain.governance import Violation
 from app.services import events, logs, policies, rows
 from app.services.runtime import Runtime
-from app.services.users import authenticate, bearer_token
+from app.services.users import bearer_token
 
 
 @dataclass
@@ -83,8 +83,12 @@ class Context:
                 "Send your API token as 'Authorization: Bearer <token>' (on WebSocket, "
                 "under 'Authorization' in the connection_init payload)."
             )
-        user = await authenticate(token)
-        self._user, self._checked = user, time.monotonic()
+        # The first look is fresh (a lookup started now); a later one of a WebSocket may
+        # take another connection's answer about the same token, if as recent.
+        recheck = self.runtime.settings.token_recheck if self._user is not None else 0.0
+        checked = time.monotonic()
+        user = await self.runtime.tokens.user(token, recheck)
+        self._user, self._checked = user, checked
         if user is None:
             raise Unauthenticated("This API token is not valid.")
         return user

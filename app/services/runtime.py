@@ -25,6 +25,7 @@ from app.domain.environments import BaseEnvironment
 from app.eventbus import EventBus, MemoryEventBus
 from app.logbus import LogBus
 from app.services.queue import BuildQueue
+from app.services.users import TokenChecks
 from app.settings import Settings
 
 Role = Literal["api", "worker"]
@@ -37,6 +38,7 @@ class Runtime:
     logbus: LogBus
     queue: BuildQueue = field(repr=False)
     events: EventBus = field(default_factory=MemoryEventBus, repr=False)
+    tokens: TokenChecks = field(default_factory=TokenChecks, repr=False)
 
     async def base_environments(self) -> list[BaseEnvironment]:
         return await self.builder.base_environments()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
+import time
 
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
@@ -24,10 +26,71 @@ def new_token() -> str:
     return "ey_" + secrets.token_urlsafe(32)
 
 
-async def authenticate(token: str | None) -> User | None:
-    if not token or len(token) > 200 or not token.isascii():
-        return None
-    return await User.get_or_none(token_hash=hash_token(token))
+def well_formed(token: str | None) -> bool:
+    return token is not None and 0 < len(token) <= 200 and token.isascii()
+
+
+class TokenChecks:
+    """A process's token lookups, shared. The callers asking in one moment (a thousand
+    WebSocket connections opened together fall due together for their re-checks) are
+    answered by one query, and an answer is reused for as long as the caller allows
+    (`max_age`; 0: only a lookup that starts after the call, as a request needs)."""
+
+    BATCH = 500  # tokens a query at most
+    KEPT = 1024  # answers kept before the stale ones are dropped
+
+    def __init__(self) -> None:
+        self._answers: dict[str, tuple[float, User | None]] = {}  # hash -> (asked at, user)
+        self._due: dict[str, asyncio.Future[User | None]] = {}  # not yet asked
+        self._oldest_kept = 0.0  # the largest max_age asked for: older answers are dropped
+
+    async def user(self, token: str | None, max_age: float = 0.0) -> User | None:
+        """The token's user, or None: the answer of a lookup started at most `max_age` s
+        ago, or of the next one."""
+        if token is None or not well_formed(token):
+            return None
+        key = hash_token(token)
+        if max_age > 0:
+            self._oldest_kept = max(self._oldest_kept, max_age)
+            answer = self._answers.get(key)
+            if answer is not None and time.monotonic() - answer[0] <= max_age:
+                return answer[1]
+        future = self._due.get(key)
+        if future is None:
+            if not self._due:  # the first of a batch: it is asked once this moment ends
+                asyncio.get_running_loop().create_task(self._look_up())
+            future = self._due[key] = asyncio.get_running_loop().create_future()
+            future.add_done_callback(_retrieved)
+        # shielded: a caller cancelled does not cancel the answer others wait for
+        return await asyncio.shield(future)
+
+    async def _look_up(self) -> None:
+        due, self._due = self._due, {}
+        asked = time.monotonic()
+        keys = list(due)
+        try:
+            found: dict[str, User] = {}
+            for at in range(0, len(keys), self.BATCH):
+                users = await User.filter(token_hash__in=keys[at : at + self.BATCH])
+                found.update((u.token_hash, u) for u in users)
+        except BaseException as exc:
+            for future in due.values():
+                if not future.done():
+                    future.set_exception(exc)
+            raise
+        for key, future in due.items():
+            self._answers[key] = (asked, found.get(key))
+            if not future.done():
+                future.set_result(found.get(key))
+        if len(self._answers) > self.KEPT:
+            self._answers = {
+                k: v for k, v in self._answers.items() if asked - v[0] <= self._oldest_kept
+            }
+
+
+def _retrieved(future: asyncio.Future[User | None]) -> None:
+    if not future.cancelled():
+        future.exception()  # a failure nobody waits for any more is not reported unseen
 
 
 def bearer_token(header: str | None) -> str | None:
