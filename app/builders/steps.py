@@ -306,14 +306,31 @@ class Steps:
             args += ["--extra-index-url", url]
         return args
 
-    async def _uv(self, *args: str, index: bool = False) -> None:
+    async def _uv(self, *args: str, index: bool = False, held: bool = False) -> None:
+        """Run uv, its command and output in the log; `held`: its output (a resolution run
+        beside an install says little, errors mostly) comes once it ends, together, not
+        between the install's lines."""
         command = [self._tools.uv, *args, "--no-config", "--no-progress", "--color", "never"]
         if index:
             command += self._index_args()
         await self._emit("$ uv " + " ".join(args))
         step = " ".join(args[:2]) if args[0] == "pip" else args[0]
         source = f"the package index {self._settings.index_url or 'PyPI'}"
-        await self._step(f"uv {step}", command, source)
+        if not held:
+            await self._step(f"uv {step}", command, source)
+            return
+        said: list[str] = []
+
+        async def hold(line: str) -> None:
+            said.append(line)
+
+        try:
+            await run_step(self._host, hold, f"uv {step}", command, source)
+        finally:
+            if said and not _cancelling():
+                await self._emit(f"uv {step} said:")
+                for line in said:
+                    await self._emit(line)
 
     async def _step(self, what: str, command: list[str], source: str) -> None:
         await run_step(self._host, self._emit, what, command, source)
@@ -374,7 +391,7 @@ class Steps:
                 "pip", "compile", "--quiet", "--format", "pylock.toml", "--python", target,
                 "-o", resolved, requirements,
             )  # fmt: skip
-            resolve = partial(self._uv, *compile_, index=True)
+            resolve = partial(self._uv, *compile_, index=True, held=True)
         install = partial(
             self._uv, "pip", "install", "--python", plan.python, "-r",
             requirements if straight else resolved, index=True,
@@ -392,7 +409,7 @@ class Steps:
                               requirements, "--constraint", kept, index=True)  # fmt: skip
             exact = partial(install, "--exact")
             survey, resolution = await self._keeping(
-                plan.prefix, resolved, resolve, venv, keeping, exact
+                plan.prefix, resolved, starting, resolve, venv, keeping, exact
             )
         else:
             await _all([step for step in (resolve, venv) if step is not None])
@@ -422,20 +439,22 @@ class Steps:
         self,
         prefix: str,
         resolved: str,
+        starting: Sequence[Package],
         resolve: Callable[[], Coroutine[Any, Any, None]],
         venv: Callable[[], Coroutine[Any, Any, None]] | None,
         keep: Callable[[], Coroutine[Any, Any, None]],
         exact: Callable[[], Coroutine[Any, Any, None]],
     ) -> tuple[inventory.Survey, dict[str, Any]]:
         """A next version's install, beside its resolution (`resolve`): `keep` installs the
-        requirements with the packages the environment starts from as constraints (their
-        versions exactly), which is what the resolution chooses unless a library needs one
-        of them moved. Once both are done, what was installed is compared with the
-        resolution: the same, it stays; else (or if `keep` failed) `exact` installs the
-        resolution's files, removing what it does not list. The environment always ends as
-        the resolution says; the common case, nothing moved, waits for one uv process
-        instead of two in a row. What the environment holds, and the resolution."""
-        outcome: list[bool] = []
+        requirements with the packages the environment starts from (`starting`) as
+        constraints, their versions exactly, which is what the resolution chooses unless a
+        library needs one of them moved. Once both are done, the resolution decides: if it
+        moves one of them, or what was installed differs from it otherwise, `exact` installs
+        its files (removing what it does not list), saying why; if it moves none and `keep`
+        failed, that failure is the build's (the same install would fail again). The
+        environment always ends as the resolution says; the common case waits for one uv
+        process instead of two in a row. What the environment holds, and the resolution."""
+        failed: list[BuildFailed] = []
 
         async def keeping() -> None:
             if venv is not None:
@@ -446,14 +465,8 @@ class Steps:
             )
             try:
                 await keep()
-            except BuildFailed as exc:  # the resolution decides: installed below
-                await self._emit(
-                    "The previous version's packages cannot all keep their versions "
-                    f"({str(exc).rstrip('.')}): installing the resolution's"
-                )
-                outcome.append(False)
-            else:
-                outcome.append(True)
+            except BuildFailed as exc:  # the resolution decides, once it is done
+                failed.append(exc)
 
         await _all([resolve, keeping])  # a failing resolution fails the build
         try:
@@ -461,12 +474,21 @@ class Steps:
         except (ChildFailed, tomllib.TOMLDecodeError) as exc:  # uv wrote it: never seen
             raise BuildFailed(f"The resolution could not be read: {exc}") from exc
         await self._written()
-        if outcome == [True]:
+        moved = [d for d in differences(resolution, starting) if not d.endswith(" added")]
+        if moved:
+            kept = f" (keeping them failed: {str(failed[0]).rstrip('.')})" if failed else ""
+            await self._emit(
+                f"The resolution moves packages of the previous version{kept}: "
+                f"{'; '.join(moved)}. Installing its versions"
+            )
+        elif failed:
+            raise failed[0]
+        else:
             survey = await inventory.survey_built(self._host, prefix)
-            moved = differences(resolution, survey.packages)
-            if not moved:
+            other = differences(resolution, survey.packages)
+            if not other:
                 return survey, resolution
-            await self._emit(f"The resolution differs: {'; '.join(moved)}. Installing its versions")
+            await self._emit(f"The resolution differs: {'; '.join(other)}. Installing its versions")
         await exact()
         return await inventory.survey_built(self._host, prefix), resolution
 
@@ -589,6 +611,11 @@ def preferences(packages: Sequence[Package]) -> str:
             lines += ["", "[[packages]]", f"name = {json.dumps(p.name)}"]
             lines.append(f"version = {json.dumps(p.version)}")
     return "\n".join(lines) + "\n"
+
+
+def _cancelling() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 async def _settled(writing: Sequence[asyncio.Future[None]]) -> None:

@@ -270,21 +270,24 @@ async def test_a_next_version_keeps_the_previous_versions_where_it_can(people):
     env, _ = await build(alice, env["id"])
     v2 = env["versions"][1]
     assert installed(v2) == {"yard-alpha": "1.0", "yard-beta": "1.0"}, v2["log"]
-    assert KEPT in v2["log"] and MOVED not in v2["log"] and REFUSED not in v2["log"]
+    assert KEPT in v2["log"] and MOVED not in v2["log"] and "--exact" not in v2["log"]
     # yard-zeta's newest release needs yard-alpha 2.0: the resolution takes both newest,
     # where keeping yard-alpha would have taken yard-zeta 1.0
     await alice(UPDATE, id=env["id"], i={"pipLibraries": ["yard-beta", "yard-zeta"]})
     env, _ = await build(alice, env["id"])
     v3 = env["versions"][2]
     assert installed(v3) == {"yard-alpha": "2.0", "yard-beta": "1.0", "yard-zeta": "2.0"}
-    assert f"{MOVED} yard-alpha 1.0 -> 2.0; yard-zeta 1.0 -> 2.0." in v3["log"], v3["log"]
+    assert f"{MOVED}: yard-alpha 1.0 -> 2.0. Installing" in v3["log"], v3["log"]
+    assert "--exact" in v3["log"]
     # a library asking for another version of a kept package: keeping them cannot work
     update = {"pipLibraries": ["yard-beta", "yard-zeta", "yard-alpha<=1.0"]}
     await alice(UPDATE, id=env["id"], i=update)
     env, _ = await build(alice, env["id"])
     v4 = env["versions"][3]
     assert installed(v4) == {"yard-alpha": "1.0", "yard-beta": "1.0", "yard-zeta": "1.0"}
-    assert REFUSED in v4["log"] and MOVED not in v4["log"], v4["log"]
+    moved = "yard-alpha 2.0 -> 1.0; yard-zeta 2.0 -> 1.0. Installing"
+    assert f"{MOVED} (keeping them failed: " in v4["log"] and moved in v4["log"], v4["log"]
+    assert "--exact" in v4["log"]
     lock = read_lock((await alice(LOCKFILES, id=v4["id"]))["version"]["lock"])
     files = {p["name"]: p["location"] for p in lock["packages"] if p["name"].startswith("yard")}
     assert files.keys() == {"yard-alpha", "yard-beta", "yard-zeta"}
@@ -294,8 +297,24 @@ async def test_a_next_version_keeps_the_previous_versions_where_it_can(people):
 
 
 KEPT = "Installing them with the previous version's packages at their versions"
-MOVED = "The resolution differs:"
-REFUSED = "The previous version's packages cannot all keep their versions"
+MOVED = "The resolution moves packages of the previous version"
+
+
+async def test_a_next_version_that_cannot_be_installed_fails_once(people):
+    """yard-unbuilt resolves (its metadata reads well) but its build fails: the install
+    that keeps the previous version's packages fails, the resolution moves none of them,
+    and the build fails with that install's cause, not trying the same install again."""
+    alice = people.alice
+    env = await create(alice, pipLibraries=["yard-alpha==1.0"])
+    env, _ = await build(alice, env["id"])
+    await alice(UPDATE, id=env["id"], i={"pipLibraries": ["yard-alpha==1.0", "yard-unbuilt"]})
+    version = (await alice(BUILD, id=env["id"]))["buildEnvironment"]
+    env = await wait_built(alice, env["id"])
+    assert env["status"] == "FAILED"
+    log = next(v for v in env["versions"] if v["id"] == version["id"])["log"]
+    assert "this package's build fails on purpose" in log, log
+    assert log.count("$ uv pip install") == 1 and MOVED not in log, log
+    assert KEPT in log and "yard-unbuilt" in log.splitlines()[-1], log
 
 
 async def test_lock_files_list_exactly_the_installed_packages(server, people):

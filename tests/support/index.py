@@ -9,10 +9,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
+import io
 import os
 import shutil
 import socket
 import sys
+import tarfile
 import threading
 import time
 import zipfile
@@ -33,6 +35,9 @@ class Dist:
     version: str
     requires: Sequence[str] = ()
     extras: dict[str, Sequence[str]] = field(default_factory=dict)
+    # Served as a source distribution whose metadata reads well and whose build fails: a
+    # resolution takes it, an install cannot.
+    build_fails: bool = False
 
     @property
     def module(self) -> str:
@@ -74,6 +79,39 @@ def make_wheel(directory: Path, dist: Dist) -> Path:
     return path
 
 
+BACKEND = """\
+def _fail(*args, **kwargs):
+    raise RuntimeError("this package's build fails on purpose")
+build_wheel = build_sdist = _fail
+"""
+
+
+def make_failing_sdist(directory: Path, dist: Dist) -> Path:
+    """A source distribution with static metadata (PKG-INFO, Metadata 2.2: a resolver reads
+    it as is) whose in-tree build backend fails."""
+    stem = f"{dist.module}-{dist.version}"
+    metadata = [
+        "Metadata-Version: 2.2",
+        f"Name: {dist.name}",
+        f"Version: {dist.version}",
+        *(f"Requires-Dist: {r}" for r in dist.requires),
+    ]
+    files = {
+        "PKG-INFO": "\n".join(metadata) + "\n",
+        "pyproject.toml": '[build-system]\nrequires = []\nbuild-backend = "backend"\n'
+        'backend-path = ["."]\n',
+        "backend.py": BACKEND,
+    }
+    path = directory / f"{stem}.tar.gz"
+    with tarfile.open(path, "w:gz") as sdist:
+        for name, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(f"{stem}/{name}")
+            info.size, info.mtime = len(data), 0
+            sdist.addfile(info, io.BytesIO(data))
+    return path
+
+
 def write_index(root: Path, dists: Iterable[Dist], wheels: Iterable[Path] = ()) -> Path:
     """Wheels under root/files (made from `dists`, and the given wheel files), a simple
     index under root/simple; returns root."""
@@ -81,7 +119,8 @@ def write_index(root: Path, dists: Iterable[Dist], wheels: Iterable[Path] = ()) 
     files.mkdir(parents=True, exist_ok=True)
     by_project: dict[str, list[Path]] = {}
     for dist in dists:
-        by_project.setdefault(canonicalize_name(dist.name), []).append(make_wheel(files, dist))
+        make = make_failing_sdist if dist.build_fails else make_wheel
+        by_project.setdefault(canonicalize_name(dist.name), []).append(make(files, dist))
     for wheel in wheels:
         placed = files / wheel.name
         try:
@@ -175,6 +214,7 @@ CATALOGUE = [
     # Its newest release needs the newest yard-alpha; the one before does not.
     Dist("yard-zeta", "1.0", requires=["yard-alpha>=1.0"]),
     Dist("yard-zeta", "2.0", requires=["yard-alpha>=2.0"]),
+    Dist("yard-unbuilt", "1.0", requires=["yard-alpha>=1.0"], build_fails=True),
     # The Python distribution of the test channel's conda package yardc-alpha, on PyPI too.
     Dist("yardc-alpha", "2.0"),
     Dist("yard-gamma", "0.5", extras={"fast": ["yard-delta"]}),
