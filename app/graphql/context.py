@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TypeAlias
@@ -84,10 +83,11 @@ class Context:
                 "under 'Authorization' in the connection_init payload)."
             )
         # The first look is fresh (a lookup started now); a later one of a WebSocket may
-        # take another connection's answer about the same token, if as recent.
+        # take another connection's answer about the same token, if as recent, and the
+        # connection's next look is due as long after that answer.
         recheck = self.runtime.settings.token_recheck if self._user is not None else 0.0
-        checked = time.monotonic()
-        user = await self.runtime.tokens.user(token, recheck)
+        websocket = isinstance(self.request, WebSocket)
+        checked, user = await self.runtime.tokens.check(token, recheck, keep=websocket)
         self._user, self._checked = user, checked
         if user is None:
             raise Unauthenticated("This API token is not valid.")
@@ -96,7 +96,7 @@ class Context:
     def _stale(self) -> bool:
         return (
             isinstance(self.request, WebSocket)
-            and time.monotonic() - self._checked > self.runtime.settings.token_recheck
+            and self.runtime.tokens.clock() - self._checked > self.runtime.settings.token_recheck
         )
 
 

@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import secrets
 import time
+from collections.abc import Callable
 
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
@@ -30,65 +31,91 @@ def well_formed(token: str | None) -> bool:
     return token is not None and 0 < len(token) <= 200 and token.isascii()
 
 
+Answer = tuple[float, "User | None"]  # when the lookup that gave it started, and the user
+
+
 class TokenChecks:
     """A process's token lookups, shared. The callers asking in one moment (a thousand
     WebSocket connections opened together fall due together for their re-checks) are
-    answered by one query, and an answer is reused for as long as the caller allows
-    (`max_age`; 0: only a lookup that starts after the call, as a request needs)."""
+    answered by one query; one lookup runs at a time, so an answer is never replaced by an
+    older one. A connection's token is kept with its answer, which later callers take while
+    it is as recent as they allow (`max_age`; 0: only a lookup that starts after the call,
+    as a request and a connection's first check need)."""
 
     BATCH = 500  # tokens a query at most
-    KEPT = 1024  # answers kept before the stale ones are dropped
+    KEPT = 1024  # answers kept before the old ones are dropped
 
-    def __init__(self) -> None:
-        self._answers: dict[str, tuple[float, User | None]] = {}  # hash -> (asked at, user)
-        self._due: dict[str, asyncio.Future[User | None]] = {}  # not yet asked
-        self._oldest_kept = 0.0  # the largest max_age asked for: older answers are dropped
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self._answers: dict[str, Answer] = {}  # by token hash: connections' tokens only
+        self._due: dict[str, asyncio.Future[Answer]] = {}  # not asked yet
+        self._keep: set[str] = set()  # of those, the ones whose answer is kept
+        self._task: asyncio.Task[None] | None = None
+        self._oldest = 0.0  # the largest max_age asked for: older answers are dropped
+        self._pruned = 0  # how many answers the last pruning left
 
-    async def user(self, token: str | None, max_age: float = 0.0) -> User | None:
-        """The token's user, or None: the answer of a lookup started at most `max_age` s
-        ago, or of the next one."""
+    async def check(self, token: str | None, max_age: float = 0.0, *, keep: bool = False) -> Answer:
+        """The token's user (None for no user), and when the lookup that said so started:
+        at most `max_age` s ago, or after this call. `keep`: the answer is kept for later
+        callers (a WebSocket connection's token, looked up again while it lives); only a
+        user's, so unknown tokens sent to the server fill nothing."""
         if token is None or not well_formed(token):
-            return None
+            return self.clock(), None
         key = hash_token(token)
         if max_age > 0:
-            self._oldest_kept = max(self._oldest_kept, max_age)
+            self._oldest = max(self._oldest, max_age)
             answer = self._answers.get(key)
-            if answer is not None and time.monotonic() - answer[0] <= max_age:
-                return answer[1]
+            if answer is not None and self.clock() - answer[0] <= max_age:
+                return answer
+        if keep:
+            self._keep.add(key)
         future = self._due.get(key)
         if future is None:
-            if not self._due:  # the first of a batch: it is asked once this moment ends
-                asyncio.get_running_loop().create_task(self._look_up())
             future = self._due[key] = asyncio.get_running_loop().create_future()
             future.add_done_callback(_retrieved)
+        if self._task is None or self._task.done():  # asked once this moment ends
+            self._task = asyncio.get_running_loop().create_task(self._look_up())
         # shielded: a caller cancelled does not cancel the answer others wait for
         return await asyncio.shield(future)
 
     async def _look_up(self) -> None:
-        due, self._due = self._due, {}
-        asked = time.monotonic()
-        keys = list(due)
-        try:
+        """Ask for the tokens due, batch after batch, until none is."""
+        while self._due:
+            due, self._due = self._due, {}
+            keep, self._keep = self._keep, set()
+            asked = self.clock()
+            keys = list(due)
             found: dict[str, User] = {}
-            for at in range(0, len(keys), self.BATCH):
-                users = await User.filter(token_hash__in=keys[at : at + self.BATCH])
-                found.update((u.token_hash, u) for u in users)
-        except BaseException as exc:
-            for future in due.values():
+            try:
+                for at in range(0, len(keys), self.BATCH):
+                    users = await User.filter(token_hash__in=keys[at : at + self.BATCH])
+                    found.update((u.token_hash, u) for u in users)
+            except asyncio.CancelledError:  # the process stops: nobody waits forever
+                stopped = RuntimeError("The token lookup was stopped.")
+                for future in [*due.values(), *self._due.values()]:
+                    if not future.done():
+                        future.set_exception(stopped)
+                raise
+            except Exception as exc:
+                for future in due.values():
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for key, future in due.items():
+                answer = (asked, found.get(key))
+                if key in self._answers or (key in keep and answer[1] is not None):
+                    self._answers[key] = answer
                 if not future.done():
-                    future.set_exception(exc)
-            raise
-        for key, future in due.items():
-            self._answers[key] = (asked, found.get(key))
-            if not future.done():
-                future.set_result(found.get(key))
-        if len(self._answers) > self.KEPT:
-            self._answers = {
-                k: v for k, v in self._answers.items() if asked - v[0] <= self._oldest_kept
-            }
+                    future.set_result(answer)
+            if len(self._answers) > max(self.KEPT, 2 * self._pruned):
+                now = self.clock()
+                self._answers = {
+                    k: v for k, v in self._answers.items() if now - v[0] <= self._oldest
+                }
+                self._pruned = len(self._answers)
 
 
-def _retrieved(future: asyncio.Future[User | None]) -> None:
+def _retrieved(future: asyncio.Future[Answer]) -> None:
     if not future.cancelled():
         future.exception()  # a failure nobody waits for any more is not reported unseen
 
