@@ -8,12 +8,13 @@ is a version left BUILDING in the database whose log this process writes into th
 stream, as a worker does (no image is built: the point is the fan-out). Subscribers are
 graphql-transport-ws clients in 4 client processes (2 per API), as browsers on other
 machines would be.
-- live: BENCH_SUBSCRIBERS (default 1,000) subscribers join, then BENCH_LINES (default 400)
-  lines are written at BENCH_RATE lines per second (default 50); each line's latency is its
-  arrival at a subscriber minus the time Redis stored it (the stream entry id, ms). They
-  are BENCH_USERS people (default 50, their tokens taken in turn), and each connection's
-  token is looked up again every BENCH_TOKEN_RECHECK s (default 2; ENVYARD_TOKEN_RECHECK,
-  30 s in a deployment, whose long builds see many): the re-checks happen within the run;
+- live: BENCH_SUBSCRIBERS (default 1,000) subscribers join, then BENCH_LINES (default
+  2,000) lines are written at BENCH_RATE lines per second (default 50); each line's latency
+  is its arrival at a subscriber minus the time Redis stored it (the stream entry id, ms).
+  They are BENCH_USERS people (default 50, their tokens taken in turn), and each
+  connection's token is looked up again every BENCH_TOKEN_RECHECK s (default 30, as
+  ENVYARD_TOKEN_RECHECK): the 40 s of lines hold every connection's first re-check, as a
+  deployment's long builds do;
 - late joiners: a build whose log already holds 100,000 lines; the time for 1 subscriber,
   then 10 at once, to receive every line, on the direct path (a plain buildLog document)
   and, for one joiner, through Strawberry (the same fields with `@include(if: true)`); the
@@ -51,13 +52,13 @@ from app.settings import Settings  # noqa: E402
 from tests.support.server import base_env, postgres_database, run_server  # noqa: E402
 
 SUBSCRIBERS = int(os.environ.get("BENCH_SUBSCRIBERS", "1000"))
-LINES = int(os.environ.get("BENCH_LINES", "400"))
+LINES = int(os.environ.get("BENCH_LINES", "2000"))
 RATE = float(os.environ.get("BENCH_RATE", "50"))
 REPLAY = 100_000
 REDIS = os.environ.get("ENVYARD_TEST_REDIS", "redis://127.0.0.1:6379/0")
 CLIENT_PROCESSES = 4
 USERS = int(os.environ.get("BENCH_USERS", "50"))
-RECHECK = float(os.environ.get("BENCH_TOKEN_RECHECK", "2"))
+RECHECK = float(os.environ.get("BENCH_TOKEN_RECHECK", "30"))
 
 DIRECT = "subscription($v: ID!) { buildLog(versionId: $v) { number text } }"
 STRAWBERRY = "subscription($v: ID!) { buildLog(versionId: $v) { number text @include(if: true) } }"
