@@ -160,8 +160,19 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
+def cpu_seconds(pid: int) -> float:
+    """A process's CPU time so far (user + system; Linux's /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def live(
-    bus: RedisLogBus, namespace: str, ws_urls: list[str], tokens: list[str], version: Version
+    bus: RedisLogBus,
+    namespace: str,
+    ws_urls: list[str],
+    tokens: list[str],
+    version: Version,
+    servers: list[int],
 ) -> list[str]:
     key = log_key(version.id, version.attempt)
     await bus.append(key, "line 1: the build starts")
@@ -186,9 +197,11 @@ async def live(
         # Everyone has joined once every subscriber has line 1; give them a while.
         await asyncio.sleep(max(5.0, SUBSCRIBERS / 100))
         joined = time.time() - started
+        before = sum(cpu_seconds(pid) for pid in servers)
         for i in range(LINES):
             await bus.append(key, f"line {i + 2}: " + "x" * 60)
             await asyncio.sleep(1 / RATE)
+        server_cpu = sum(cpu_seconds(pid) for pid in servers) - before
         await bus.close(key)
         parts_found = await asyncio.gather(*jobs)
         lasted = time.time() - started
@@ -206,7 +219,8 @@ async def live(
         f"p50 {pct(latencies, 0.5):.1f} ms, p99 {pct(latencies, 0.99):.1f} ms, "
         f"max {max(latencies):.1f} ms   target p99 < 100 ms",
         f"live: the {parts} client processes used {client_cpu:.2f} of this machine's "
-        f"{os.cpu_count()} cores, joining and receiving",
+        f"{os.cpu_count()} cores, joining and receiving; the {len(servers)} API processes "
+        f"{server_cpu * 1000 / LINES:.1f} ms of CPU a line (for {SUBSCRIBERS} subscribers)",
     ]
 
 
@@ -270,7 +284,8 @@ async def main() -> None:
             bus = RedisLogBus(REDIS, namespace=namespace, retention=600, max_build_seconds=600)
             ws_urls = [first.ws_url, second.ws_url]
             try:
-                lines = await live(bus, namespace, ws_urls, tokens, running)
+                pids = [first.process.pid, second.process.pid]
+                lines = await live(bus, namespace, ws_urls, tokens, running, pids)
                 lines += await late(bus, ws_urls, token, replayed)
             finally:
                 await bus.aclose()

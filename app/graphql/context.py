@@ -74,7 +74,7 @@ class Context:
         opened with is looked up again when its last check is older than
         ENVYARD_TOKEN_RECHECK: a token rotated meanwhile ends the subscriptions that ask
         (the build log's and the events' do, as they send)."""
-        if self._user is not None and not self._stale():
+        if self._user is not None and not self.due_for_check():
             return self._user
         token = bearer_token(self._authorization())
         if token is None:
@@ -93,7 +93,8 @@ class Context:
             raise Unauthenticated("This API token is not valid.")
         return user
 
-    def _stale(self) -> bool:
+    def due_for_check(self) -> bool:
+        """A WebSocket connection whose token is to be looked up again (`user` does)."""
         return (
             isinstance(self.request, WebSocket)
             and self.runtime.tokens.clock() - self._checked > self.runtime.settings.token_recheck

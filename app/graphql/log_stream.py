@@ -52,6 +52,7 @@ from app.domain.errors import Unauthenticated
 from app.graphql.context import Context
 from app.graphql.errors import coded, stream_failure
 from app.graphql.transport import WebSocketAdapter
+from app.logbus import Sink
 from app.services import logs
 
 LOG_FIELDS = {"number", "text", "__typename"}
@@ -238,10 +239,33 @@ class LogStreamHandler(BaseGraphQLTransportWSHandler[Context, None]):
             return None
         try:
             user = await self.context.user()
-            lines = await logs.follow_log_batches(self.context.runtime, user, version_id)
+            sink = self._sink(operation, plan)
+            lines = await logs.follow_log_batches(self.context.runtime, user, version_id, sink)
         except Exception:  # a refusal, or a failure: Strawberry words and codes it
             return None
         return plan, lines
+
+    def _sink(self, operation: Operation[Context, None], plan: LogPlan) -> Sink | None:
+        """Where the log bus writes live lines to this connection as they come, in the task
+        that adds them (app/logbus Sink): a line followed by 500 connections of a process is
+        500 writes, not 500 tasks woken to write it. It refuses (and `_send_lines` sends
+        them) when the connection would make it wait (a slow reader), the operation is
+        over, the token is due to be checked again, or the lines exceed WRITE_BYTES."""
+        adapter = cast(WebSocketAdapter, self.websocket)
+        write_now = adapter.writer
+        if write_now is None:
+            return None
+        frame, context = plan.frames(operation.id), self.context
+
+        def sink(start: int, texts: list[str]) -> bool:
+            if operation.completed or context.due_for_check():
+                return False
+            frames = [frame(start + i, text) for i, text in enumerate(texts)]
+            if len(frames) > 1 and sum(map(len, frames)) > WRITE_BYTES:
+                return False
+            return write_now(frames)
+
+        return sink
 
     async def _send_lines(
         self,

@@ -5,8 +5,13 @@ A log is keyed by version id and attempt (a rebuilt failed version starts a fres
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Protocol
+
+# Where a follower may have new lines written as they come, in the task that adds them:
+# (number of the first line, their texts) -> whether it took them all (else the follower
+# is woken and takes them itself). It must not block.
+Sink = Callable[[int, list[str]], bool]
 
 
 def log_key(version_id: int, attempt: int) -> str:
@@ -35,8 +40,12 @@ class LogBus(Protocol):
         """Lines from 1, then live, until closed; yields None after `idle` s of silence."""
         ...
 
-    def follow_batches(self, key: str, idle: float) -> AsyncIterator[list[tuple[int, str]] | None]:
-        """`follow`, the lines at hand together (a late joiner's replay in a few steps)."""
+    def follow_batches(
+        self, key: str, idle: float, sink: Sink | None = None
+    ) -> AsyncIterator[list[tuple[int, str]] | None]:
+        """`follow`, the lines at hand together (a late joiner's replay in a few steps).
+        With a `sink`, a follower that has every line so far is given the next ones there,
+        as they come, instead of yielding them; what the sink refuses is yielded."""
         ...
 
     async def aclose(self) -> None: ...

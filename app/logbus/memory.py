@@ -3,29 +3,75 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 
-from app.logbus import lines_of
+from app.logbus import Sink, lines_of
+
+log = logging.getLogger(__name__)
 
 # At most this many lines per batch: a late joiner's replay yields to others between them.
 BATCH = 1000
 
 
+class _Direct:
+    """A follower that is given new lines as they come (its `sink`), its task asleep until
+    the sink refuses some, the log ends, or the follower is due to tell its silence."""
+
+    __slots__ = ("heard", "sent", "sink", "woken")
+
+    def __init__(self, sent: int, sink: Sink, heard: float, woken: asyncio.Future[None]) -> None:
+        self.sent, self.sink, self.heard, self.woken = sent, sink, heard, woken
+
+    def wake(self) -> None:
+        if not self.woken.done():
+            self.woken.set_result(None)
+
+
 class _Log:
-    __slots__ = ("changed", "closed", "interval", "lines", "ticker", "waiting")
+    __slots__ = ("changed", "closed", "direct", "interval", "lines", "ticker", "waiting")
 
     def __init__(self) -> None:
         self.lines: list[str] = []
         self.closed = False
         self.changed = asyncio.Event()
         self.waiting = 0  # followers waiting for lines
+        self.direct: set[_Direct] = set()  # followers given lines as they come
         self.ticker: asyncio.TimerHandle | None = None
         self.interval = 0.0
+
+    def add(self, texts: list[str]) -> None:
+        """New lines: handed to the direct followers here (each sink writes them to its
+        connection at once, no task woken), and the waiting followers woken. A sink that
+        refuses them (or fails) wakes its follower, which then takes them itself."""
+        start = len(self.lines) + 1
+        self.lines.extend(texts)
+        if self.direct:
+            now = asyncio.get_running_loop().time()
+            for follower in list(self.direct):
+                try:
+                    taken = follower.sink(start, texts)
+                except Exception:
+                    log.exception("a log follower's sink failed")
+                    taken = False
+                if taken:
+                    follower.sent, follower.heard = len(self.lines), now
+                else:
+                    self.direct.discard(follower)
+                    follower.wake()
+        self.notify()
 
     def notify(self) -> None:
         # Wake everyone waiting on this event, and give later waiters a fresh one.
         self.changed.set()
         self.changed = asyncio.Event()
+
+    def end(self) -> None:
+        self.closed = True
+        for follower in self.direct:
+            follower.wake()
+        self.direct.clear()
+        self.notify()
 
     def tick_every(self, idle: float) -> None:
         """Wake the waiting followers every `idle` s, so that each can tell its silence: one
@@ -39,8 +85,12 @@ class _Log:
 
     def _tick(self, idle: float) -> None:
         self.ticker = None
-        if self.waiting:
+        if self.waiting or self.direct:
             self.notify()
+            now = asyncio.get_running_loop().time()
+            for follower in [f for f in self.direct if now - f.heard >= idle]:
+                self.direct.discard(follower)  # due to tell its silence
+                follower.wake()
             self.tick_every(idle)
 
     def stop(self) -> None:
@@ -67,8 +117,7 @@ class MemoryLogBus:
         log = self._log(key)
         if log.closed:  # a cancelled build's last words arrive after its end: drop them
             return len(log.lines)
-        log.lines.append(text)
-        log.notify()
+        log.add([text])
         return len(log.lines)
 
     def extend(self, key: str, texts: list[str]) -> None:
@@ -76,8 +125,7 @@ class MemoryLogBus:
         here in batches)."""
         log = self._log(key)
         if texts and not log.closed:
-            log.lines.extend(texts)
-            log.notify()
+            log.add(texts)
 
     async def finish(self, key: str, text: str) -> None:
         await self.append(key, text)  # no await inside: nothing runs between the two
@@ -85,8 +133,7 @@ class MemoryLogBus:
 
     async def close(self, key: str) -> None:
         log = self._log(key)
-        log.closed = True
-        log.notify()
+        log.end()
         loop = asyncio.get_running_loop()
         if key in self._expiry:
             self._expiry[key].cancel()
@@ -106,7 +153,7 @@ class MemoryLogBus:
         return lines_of(self.follow_batches(key, idle))
 
     async def follow_batches(
-        self, key: str, idle: float
+        self, key: str, idle: float, sink: Sink | None = None
     ) -> AsyncIterator[list[tuple[int, str]] | None]:
         log = self._log(key)
         loop = asyncio.get_running_loop()
@@ -125,6 +172,16 @@ class MemoryLogBus:
                 yield None
                 heard = loop.time()
                 continue
+            if sink is not None:  # caught up: new lines go to the sink as they come
+                follower = _Direct(sent, sink, heard, loop.create_future())
+                log.direct.add(follower)
+                log.tick_every(idle)
+                try:
+                    await follower.woken
+                finally:
+                    log.direct.discard(follower)
+                sent, heard = follower.sent, follower.heard
+                continue
             changed = log.changed
             log.waiting += 1
             log.tick_every(idle)
@@ -139,4 +196,6 @@ class MemoryLogBus:
         self._expiry.clear()
         for log in self._logs.values():
             log.stop()
+            for follower in log.direct:
+                follower.wake()
         self._logs.clear()

@@ -18,7 +18,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from app.logbus import lines_of
+from app.logbus import Sink, lines_of
 from app.logbus.memory import MemoryLogBus
 
 log = logging.getLogger(__name__)
@@ -91,14 +91,14 @@ class RedisLogBus:
         return lines_of(self.follow_batches(key, idle))
 
     async def follow_batches(
-        self, key: str, idle: float
+        self, key: str, idle: float, sink: Sink | None = None
     ) -> AsyncIterator[list[tuple[int, str]] | None]:
         self._followers[key] = self._followers.get(key, 0) + 1
         reader = self._readers.get(key)
         if reader is None or reader.done():
             self._readers[key] = asyncio.create_task(self._read(key), name=f"log-reader:{key}")
         try:
-            async for batch in self._local.follow_batches(key, idle):
+            async for batch in self._local.follow_batches(key, idle, sink):
                 yield batch
         finally:
             self._followers[key] -= 1

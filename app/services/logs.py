@@ -6,7 +6,7 @@ from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
 
 from app.db.models import User, Version
-from app.logbus import log_key
+from app.logbus import Sink, log_key
 from app.logbus.memory import BATCH
 from app.services.environments import get_version
 from app.services.runtime import Runtime
@@ -48,10 +48,12 @@ async def follow_log(
 
 
 async def follow_log_batches(
-    rt: Runtime, user: User, version_id: str
+    rt: Runtime, user: User, version_id: str, sink: Sink | None = None
 ) -> AsyncGenerator[list[tuple[int, str]], None]:
-    """`follow_log`, the lines at hand together (a late joiner's replay in a few steps)."""
-    return _follow(rt, await get_version(user, version_id))
+    """`follow_log`, the lines at hand together (a late joiner's replay in a few steps).
+    With a `sink`, live lines go there once the follower has every line so far (LogBus's
+    follow_batches): the generator yields what the sink refused."""
+    return _follow(rt, await get_version(user, version_id), sink)
 
 
 async def _lines(
@@ -67,7 +69,9 @@ def _numbered(lines: list[str], start: int) -> list[tuple[int, str]]:
     return list(enumerate(lines, start=start))
 
 
-async def _follow(rt: Runtime, version: Version) -> AsyncGenerator[list[tuple[int, str]], None]:
+async def _follow(
+    rt: Runtime, version: Version, sink: Sink | None = None
+) -> AsyncGenerator[list[tuple[int, str]], None]:
     if version.status.finished:
         stored = _stored(version)
         for at in range(0, len(stored), BATCH):
@@ -75,7 +79,17 @@ async def _follow(rt: Runtime, version: Version) -> AsyncGenerator[list[tuple[in
         return
     sent = 0
     key = log_key(version.id, version.attempt)
-    async for batch in rt.logbus.follow_batches(key, IDLE_CHECK):
+    counted: Sink | None = None
+    if sink is not None:
+
+        def counted(start: int, texts: list[str]) -> bool:
+            nonlocal sent
+            if not sink(start, texts):
+                return False
+            sent = start + len(texts) - 1  # what the stored log's rest starts after
+            return True
+
+    async for batch in rt.logbus.follow_batches(key, IDLE_CHECK, counted):
         if batch is not None:
             if batch:
                 sent = batch[-1][0]

@@ -157,3 +157,72 @@ async def test_steps_emitting_side_by_side_keep_one_order():
         assert [fields["text"] for _, fields in entries] == out.lines
     finally:
         await bus.aclose()
+
+
+class Sink:
+    """A follower's sink that takes lines while `open`, recording them."""
+
+    def __init__(self) -> None:
+        self.taken: list[tuple[int, str]] = []
+        self.open = True
+        self.fail = False
+
+    def __call__(self, start: int, texts: list[str]) -> bool:
+        if self.fail:
+            raise RuntimeError("a sink failing")
+        if not self.open:
+            return False
+        self.taken += list(enumerate(texts, start=start))
+        return True
+
+
+async def _sunk(bus: MemoryLogBus, key: str, sink: Sink, idle: float = 5.0) -> list:
+    return [b async for b in bus.follow_batches(key, idle, sink)]
+
+
+async def test_a_caught_up_follower_is_given_lines_at_its_sink():
+    """A follower with every line so far is given new ones at its sink, in the task that
+    adds them (nothing woken); what the sink refuses, or a failing sink's, it yields itself,
+    and after that its sink takes lines again; every line once, in order."""
+    bus = MemoryLogBus(retention=60)
+    await bus.append("6:1", "before")
+    sink = Sink()
+    follower = asyncio.create_task(_sunk(bus, "6:1", sink))
+    await asyncio.sleep(0.01)  # it yielded line 1, and waits caught up
+    bus.extend("6:1", ["a", "b"])
+    assert sink.taken == [(2, "a"), (3, "b")]  # at once, before any task ran
+    await bus.append("6:1", "c")
+    assert sink.taken[-1] == (4, "c")
+    sink.open = False
+    bus.extend("6:1", ["refused", "too"])
+    await asyncio.sleep(0.01)  # the follower takes them itself, then waits again
+    sink.open = True
+    await bus.append("6:1", "taken again")
+    assert sink.taken[-1] == (7, "taken again")
+    sink.fail = True
+    await bus.append("6:1", "after a failure")
+    await asyncio.sleep(0.01)
+    sink.fail = False
+    await bus.close("6:1")
+    batches = await asyncio.wait_for(follower, 2)
+    assert batches == [[(1, "before")], [(5, "refused"), (6, "too")], [(8, "after a failure")]]
+    taken = sorted(sink.taken + [line for batch in batches for line in batch])
+    assert taken == list(enumerate(
+        ["before", "a", "b", "c", "refused", "too", "taken again", "after a failure"], start=1
+    ))  # fmt: skip
+    assert not bus._logs["6:1"].direct
+    await bus.aclose()
+
+
+async def test_a_follower_at_its_sink_still_tells_its_silence():
+    bus = MemoryLogBus(retention=60)
+    sink = Sink()
+    follower = asyncio.create_task(_sunk(bus, "7:1", sink, idle=0.05))
+    await asyncio.sleep(0.02)
+    bus.extend("7:1", ["one"])  # taken: its silence starts again
+    await asyncio.sleep(0.2)
+    await bus.close("7:1")
+    batches = await asyncio.wait_for(follower, 2)
+    assert sink.taken == [(1, "one")]
+    assert batches and all(b is None for b in batches)  # silences only, the line not again
+    await bus.aclose()
