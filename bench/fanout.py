@@ -10,7 +10,12 @@ graphql-transport-ws clients in 4 client processes (2 per API), as browsers on o
 machines would be.
 - live: BENCH_SUBSCRIBERS (default 1,000) subscribers join, then BENCH_LINES (default
   2,000) lines are written at BENCH_RATE lines per second (default 50); each line's latency
-  is its arrival at a subscriber minus the time Redis stored it (the stream entry id, ms).
+  is its arrival at a subscriber (the socket read that brought it) minus the time Redis
+  stored it (the stream entry id, ms). The live subscribers are a lean client written here
+  on asyncio streams: with the websockets library, the measuring processes took up to a
+  core of the two the servers use, and each message's trip through it counted as latency
+  (p99 123-175 ms against 29-39 for the same servers). The API processes' CPU time per line
+  is printed too, the figure least moved by the rest of the machine.
   They are BENCH_USERS people (default 50, their tokens taken in turn), and each
   connection's token is looked up again every BENCH_TOKEN_RECHECK s (default 30, as
   ENVYARD_TOKEN_RECHECK): the 40 s of lines hold every connection's first re-check, as a
@@ -24,6 +29,7 @@ machines would be.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import os
@@ -36,6 +42,7 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import websockets
 
@@ -80,24 +87,86 @@ async def subscribed(
         yield ws
 
 
+def _client_frame(payload: bytes, opcode: int = 0x1) -> bytes:
+    """A client's frame (RFC 6455 5.2): final, masked with a zero key (the payload as is)."""
+    size = len(payload)
+    if size < 126:
+        head = bytes([0x80 | opcode, 0x80 | size])
+    elif size < 1 << 16:
+        head = bytes([0x80 | opcode, 0x80 | 126]) + size.to_bytes(2, "big")
+    else:
+        head = bytes([0x80 | opcode, 0x80 | 127]) + size.to_bytes(8, "big")
+    return head + b"\0\0\0\0" + payload
+
+
 async def subscribe(
     ws_url: str, token: str, version_id: str, document: str, until: int
 ) -> list[tuple[int, float]]:
-    """One subscriber with a lean client: each line's number and arrival time, until line
-    `until` (or the end of the log)."""
+    """One live subscriber with a lean client of its own (asyncio streams, frames parsed
+    here: one read of the socket takes every frame it holds, a whole library per message
+    took most of the clients' CPU on the cores the servers measured use): each line's
+    number and arrival time (the read that brought it), until line `until` (or the end)."""
+    url = urlsplit(ws_url)
+    reader, writer = await asyncio.open_connection(url.hostname, url.port, limit=1 << 22)
+    key = base64.b64encode(os.urandom(16)).decode()
+    writer.write(
+        f"GET {url.path} HTTP/1.1\r\nHost: {url.netloc}\r\nUpgrade: websocket\r\n"
+        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+        "Sec-WebSocket-Protocol: graphql-transport-ws\r\n\r\n".encode()
+    )
+    head = await reader.readuntil(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 101"), head
+    init = {"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}}
+    writer.write(_client_frame(json.dumps(init).encode()))
     arrivals: list[tuple[int, float]] = []
-    async with subscribed(ws_url, token, version_id, document) as ws:
-        async for frame in ws:
-            message = json.loads(frame)
-            if message["type"] != "next":
-                break
-            if message["payload"].get("errors"):
-                raise RuntimeError(message["payload"]["errors"])
-            number = message["payload"]["data"]["buildLog"]["number"]
-            arrivals.append((number, time.time()))
-            if number >= until:
-                break
-    return arrivals
+    buffer, acked = b"", False
+    try:
+        while True:
+            data = await reader.read(1 << 20)
+            arrived = time.time()
+            if not data:
+                raise RuntimeError(f"the server closed the connection after {arrivals[-1:]}")
+            buffer += data
+            while len(buffer) >= 2:
+                opcode, size, at = buffer[0] & 0x0F, buffer[1] & 0x7F, 2
+                if size == 126:
+                    size, at = int.from_bytes(buffer[2:4], "big"), 4
+                elif size == 127:
+                    size, at = int.from_bytes(buffer[2:10], "big"), 10
+                if len(buffer) < at + size:
+                    break
+                payload, buffer = buffer[at : at + size], buffer[at + size :]
+                if opcode == 0x9:  # the server's ping
+                    writer.write(_client_frame(payload, 0xA))
+                    continue
+                if opcode == 0x8:
+                    raise RuntimeError(f"closed ({payload!r}) after {arrivals[-1:]}")
+                message = json.loads(payload)
+                if not acked:
+                    assert message["type"] == "connection_ack", message
+                    acked = True
+                    subscribe = {"query": document, "variables": {"v": version_id}}
+                    writer.write(
+                        _client_frame(
+                            json.dumps(
+                                {"id": "1", "type": "subscribe", "payload": subscribe}
+                            ).encode()
+                        )
+                    )
+                    continue
+                if message["type"] == "ping":
+                    writer.write(_client_frame(b'{"type":"pong"}'))
+                    continue
+                if message["type"] != "next":
+                    return arrivals
+                if message["payload"].get("errors"):
+                    raise RuntimeError(message["payload"]["errors"])
+                number = message["payload"]["data"]["buildLog"]["number"]
+                arrivals.append((number, arrived))
+                if number >= until:
+                    return arrivals
+    finally:
+        writer.close()
 
 
 async def replay(ws_url: str, token: str, version_id: str, document: str, until: int) -> int:
