@@ -93,6 +93,11 @@ class Context:
             raise Unauthenticated("This API token is not valid.")
         return user
 
+    def verified(self) -> bool:
+        """The caller's token was found valid at its last look, which is recent enough
+        (`user` would answer without looking again)."""
+        return self._user is not None and not self.due_for_check()
+
     def due_for_check(self) -> bool:
         """A WebSocket connection whose token is to be looked up again (`user` does)."""
         return (

@@ -62,6 +62,9 @@ MAX_QUERY_LENGTH = 4000
 MAX_SELECTIONS = 8
 # The most a replay writes at once (app/graphql/ws_protocol.py), in characters of messages.
 WRITE_BYTES = 256 * 1024
+# The most lines the log bus's sink writes at once (a Redis reader catching up hands more):
+# the task that adds them writes to every connection before anything else runs.
+SINK_LINES = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,7 +253,8 @@ class LogStreamHandler(BaseGraphQLTransportWSHandler[Context, None]):
         that adds them (app/logbus Sink): a line followed by 500 connections of a process is
         500 writes, not 500 tasks woken to write it. It refuses (and `_send_lines` sends
         them) when the connection would make it wait (a slow reader), the operation is
-        over, the token is due to be checked again, or the lines exceed WRITE_BYTES."""
+        over (or the client completed it), the token is not known valid as of recently
+        enough, or the lines are many (SINK_LINES) or long (WRITE_BYTES)."""
         adapter = cast(WebSocketAdapter, self.websocket)
         write_now = adapter.writer
         if write_now is None:
@@ -258,12 +262,17 @@ class LogStreamHandler(BaseGraphQLTransportWSHandler[Context, None]):
         frame, context = plan.frames(operation.id), self.context
 
         def sink(start: int, texts: list[str]) -> bool:
-            if operation.completed or context.due_for_check():
+            if (
+                operation.completed
+                or self.operations.get(operation.id) is not operation  # completed by the client
+                or not context.verified()
+                or (
+                    len(texts) > 1
+                    and (len(texts) > SINK_LINES or sum(map(len, texts)) > WRITE_BYTES)
+                )
+            ):
                 return False
-            frames = [frame(start + i, text) for i, text in enumerate(texts)]
-            if len(frames) > 1 and sum(map(len, frames)) > WRITE_BYTES:
-                return False
-            return write_now(frames)
+            return write_now([frame(start + i, text) for i, text in enumerate(texts)])
 
         return sink
 

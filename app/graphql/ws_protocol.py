@@ -20,6 +20,7 @@ from websockets.exceptions import InvalidState
 from websockets.protocol import State
 
 SEND_MANY = "envyard.websocket.send_many"
+SHARED_LINES = 64  # the most lines a write whose frames are shared (a replay's are not)
 
 
 class BatchingWebSocketProtocol(WebSocketsSansIOProtocol):
@@ -47,7 +48,8 @@ class BatchingWebSocketProtocol(WebSocketsSansIOProtocol):
             or conn.expect_continuation_frame
         ):
             return False
-        frames = [_shared_frame(texts[0])] if len(texts) == 1 else map(_frame, texts)
+        # live lines go to every subscriber alike: their frames are shared; a replay's not
+        frames = map(_shared_frame if len(texts) <= SHARED_LINES else _frame, texts)
         self.transport.write(b"".join(frames))
         return True
 

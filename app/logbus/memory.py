@@ -48,12 +48,17 @@ class _Log:
         self.lines.extend(texts)
         if self.direct:
             now = asyncio.get_running_loop().time()
+            failed = False
             for follower in list(self.direct):
+                if follower.woken.done():  # cancelled, its task not yet run: no more lines
+                    self.direct.discard(follower)
+                    continue
                 try:
                     taken = follower.sink(start, texts)
                 except Exception:
-                    log.exception("a log follower's sink failed")
-                    taken = False
+                    if not failed:  # once, not once per follower
+                        log.exception("a log follower's sink failed")
+                    failed, taken = True, False
                 if taken:
                     follower.sent, follower.heard = len(self.lines), now
                 else:
@@ -196,6 +201,4 @@ class MemoryLogBus:
         self._expiry.clear()
         for log in self._logs.values():
             log.stop()
-            for follower in log.direct:
-                follower.wake()
         self._logs.clear()

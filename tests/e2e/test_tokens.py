@@ -6,6 +6,7 @@ Redis in the distributed one)."""
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import pytest
@@ -77,3 +78,39 @@ async def test_a_rotated_token_ends_the_build_log_it_followed(server: Server) ->
 
 async def rotate(server: Server, org: str, username: str) -> str:
     return await asyncio.to_thread(server.new_token, org, username)
+
+
+async def test_a_rotated_token_ends_every_build_log_of_its_connection(server: Server) -> None:
+    """Two logs followed on one connection: once a look finds the token rotated, neither is
+    sent another line, and each ends with UNAUTHENTICATED. (The direct writes of live lines
+    stop with the token: `Context.verified`, tests/services/test_tokens.py; this build writes
+    few lines while its slow page is awaited, so the other log rarely has one to send.)"""
+    token = server.add_user("tokens", "gail")
+    old = Client(server.http_url, server.ws_url, token)
+    try:
+        env = await create(old, shortName="two", fullName="Two", pipLibraries=["yard-sloth"])
+        version = (await old(BUILD, id=env["id"]))["buildEnvironment"]
+        async with old._connection() as ws:
+            for op in ("a", "b"):
+                payload = {"query": LOG, "variables": {"v": version["id"]}}
+                await ws.send(json.dumps({"id": op, "type": "subscribe", "payload": payload}))
+            lines: dict[str, int] = {"a": 0, "b": 0}
+            while min(lines.values()) < 1:  # both follow
+                message = json.loads(await asyncio.wait_for(ws.recv(), 60))
+                if message["type"] == "next":
+                    lines[message["id"]] += 1
+            await rotate(server, "tokens", "gail")
+            refused: list[str] = []
+            while len(refused) < 2:
+                message = json.loads(await asyncio.wait_for(ws.recv(), 60))
+                if message["type"] == "ping":
+                    await ws.send(json.dumps({"type": "pong"}))
+                elif message["type"] == "next" and message["payload"].get("errors"):
+                    code = message["payload"]["errors"][0]["extensions"]["code"]
+                    assert code == "UNAUTHENTICATED", message
+                    refused.append(message["id"])
+                elif message["type"] == "next":
+                    assert not refused, f"a line after the token was refused: {message}"
+            assert sorted(refused) == ["a", "b"]
+    finally:
+        await old.aclose()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from app.logbus.memory import MemoryLogBus
 
 
@@ -189,14 +191,18 @@ async def test_a_caught_up_follower_is_given_lines_at_its_sink():
     sink = Sink()
     follower = asyncio.create_task(_sunk(bus, "6:1", sink))
     await asyncio.sleep(0.01)  # it yielded line 1, and waits caught up
+    [direct] = bus._logs["6:1"].direct
     bus.extend("6:1", ["a", "b"])
     assert sink.taken == [(2, "a"), (3, "b")]  # at once, before any task ran
+    assert not direct.woken.done() and direct.sent == 3  # its task left asleep
+    assert direct.heard >= asyncio.get_running_loop().time() - 0.01  # not silent
     await bus.append("6:1", "c")
     assert sink.taken[-1] == (4, "c")
     sink.open = False
     bus.extend("6:1", ["refused", "too"])
     await asyncio.sleep(0.01)  # the follower takes them itself, then waits again
     sink.open = True
+    assert len(bus._logs["6:1"].direct) == 1  # registered again once caught up
     await bus.append("6:1", "taken again")
     assert sink.taken[-1] == (7, "taken again")
     sink.fail = True
@@ -210,7 +216,22 @@ async def test_a_caught_up_follower_is_given_lines_at_its_sink():
     assert taken == list(enumerate(
         ["before", "a", "b", "c", "refused", "too", "taken again", "after a failure"], start=1
     ))  # fmt: skip
-    assert not bus._logs["6:1"].direct
+    await bus.aclose()
+
+
+async def test_a_cancelled_follower_is_given_no_more_lines():
+    """Cancelled (a client completing its subscription), a follower's sink takes nothing
+    more, even before its task has run to leave the log."""
+    bus = MemoryLogBus(retention=60)
+    sink = Sink()
+    follower = asyncio.create_task(_sunk(bus, "8:1", sink))
+    await asyncio.sleep(0.01)
+    bus.extend("8:1", ["one"])
+    follower.cancel()
+    bus.extend("8:1", ["after the cancellation"])
+    assert sink.taken == [(1, "one")] and not bus._logs["8:1"].direct
+    with pytest.raises(asyncio.CancelledError):
+        await follower
     await bus.aclose()
 
 

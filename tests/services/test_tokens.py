@@ -134,7 +134,12 @@ async def test_a_connection_takes_a_recent_answer_and_checks_again_as_long_after
         now[0] = 1049.0  # neither is due
         assert (await first.user()).username == "alice"
         assert (await second.user()).username == "alice"
+        assert first.verified() and second.verified()  # live lines may go to them directly
         now[0] = 1050.5  # both are due, 30 s after the answer of 1020: refused
-        for context in (first, second):
-            with pytest.raises(Unauthenticated):
-                await context.user()
+        assert not first.verified()
+        with pytest.raises(Unauthenticated):
+            await first.user()
+        # refused: no line goes to the connection directly, however recent the refusal
+        assert not first.verified() and not first.due_for_check()
+        with pytest.raises(Unauthenticated):
+            await second.user()
