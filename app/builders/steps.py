@@ -411,10 +411,9 @@ class Steps:
             survey, resolution = await self._keeping(
                 plan.prefix, resolved, starting, resolve, venv, keeping, exact
             )
-        else:
-            await _all([step for step in (resolve, venv) if step is not None])
-            if lines:
-                await install()
+        elif resolve is not None:  # updated in place, holding no pip package yet
+            await resolve()
+            await install()
         urls: dict[str, str] = {}
         if lines and resolved_ok:
             try:

@@ -52,6 +52,7 @@ from app.domain.errors import Unauthenticated
 from app.graphql.context import Context
 from app.graphql.errors import coded, stream_failure
 from app.graphql.transport import WebSocketAdapter
+from app.graphql.ws_protocol import SHARED_LINES
 from app.logbus import Sink
 from app.services import logs
 
@@ -63,8 +64,9 @@ MAX_SELECTIONS = 8
 # The most a replay writes at once (app/graphql/ws_protocol.py), in characters of messages.
 WRITE_BYTES = 256 * 1024
 # The most lines the log bus's sink writes at once (a Redis reader catching up hands more):
-# the task that adds them writes to every connection before anything else runs.
-SINK_LINES = 64
+# the task that adds them writes to every connection before anything else runs, frames
+# shared by the connections (app/graphql/ws_protocol.py).
+SINK_LINES = SHARED_LINES
 
 
 @dataclass(frozen=True, slots=True)
